@@ -1,0 +1,84 @@
+/// @file core/parameter.hpp
+/// Parameters and persistent buffers of a layer, and the `Trainable` concept.
+///
+/// A layer that owns weights exposes them by *visiting*: `visit_parameters(f)` calls
+/// `f(ParamRef&)` once per trainable tensor (weights with their gradients), and the
+/// optional `visit_buffers(f)` calls `f(BufferRef&)` once per persistent tensor that
+/// is not trained by gradient descent (batch-norm moving statistics). Visiting order
+/// must be the same every time: optimizers keep their per-parameter state by position.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "typenet/core/tensor.hpp"
+
+namespace typenet {
+
+/// A view of one trainable tensor and its gradient.
+///
+/// Writing through `value` changes the weights; a layer may cache values derived
+/// from them (folded batch norm) and refreshes those at its next `visit_parameters`,
+/// so visit again after changing weights (optimizers and loaders do: they take a fresh
+/// visit every time).
+struct ParamRef {
+    std::string name;                ///< "kernel", "bias"; containers prefix "dense_1/kernel"
+    float* value = nullptr;          ///< the weights
+    float* grad = nullptr;           ///< d loss / d weights, written by `backward`
+    std::size_t size = 0;            ///< number of elements
+    std::vector<std::size_t> shape;  ///< extents (for summaries and files)
+    bool trainable = true;           ///< false when the layer (or an enclosing one) is frozen
+    float lr_multiplier = 1.0f;      ///< per-layer learning-rate factor (product over enclosing layers)
+};
+
+/// A view of one persistent, non-trained tensor (saved with the model, not optimised).
+struct BufferRef {
+    std::string name;
+    float* value = nullptr;
+    std::size_t size = 0;
+    std::vector<std::size_t> shape;
+};
+
+/// A `ParamRef` over a tensor and its gradient tensor.
+template <std::size_t N>
+ParamRef param_ref(std::string name, Tensor<N>& value, Tensor<N>& grad) {
+    ParamRef p;
+    p.name = std::move(name);
+    p.value = value.data();
+    p.grad = grad.data();
+    p.size = value.size();
+    p.shape.assign(value.shape().begin(), value.shape().end());
+    return p;
+}
+
+/// A `BufferRef` over a tensor.
+template <std::size_t N>
+BufferRef buffer_ref(std::string name, Tensor<N>& value) {
+    BufferRef b;
+    b.name = std::move(name);
+    b.value = value.data();
+    b.size = value.size();
+    b.shape.assign(value.shape().begin(), value.shape().end());
+    return b;
+}
+
+namespace detail {
+struct param_probe {
+    void operator()(ParamRef&) const {}
+};
+struct buffer_probe {
+    void operator()(BufferRef&) const {}
+};
+}  // namespace detail
+
+/// A type with trainable parameters: `visit_parameters(f)` calls `f(ParamRef&)` for each.
+template <class T>
+concept Trainable = requires(T& t, detail::param_probe f) { t.visit_parameters(f); };
+
+/// A type with persistent non-trainable buffers: `visit_buffers(f)` calls `f(BufferRef&)` for each.
+template <class T>
+concept HasBuffers = requires(T& t, detail::buffer_probe f) { t.visit_buffers(f); };
+
+}  // namespace typenet

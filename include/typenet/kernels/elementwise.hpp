@@ -1,0 +1,313 @@
+/// @file kernels/elementwise.hpp
+/// Vectorised, parallel element-wise and per-channel kernels: activation gradients,
+/// bias gradients, batch-norm statistics, scale-and-shift, batch-norm backward and
+/// global average pooling.
+///
+/// Matrices are row-major `rows x c` (an NHWC tensor is `(n*h*w) x c`). Reductions
+/// over rows sum fixed chunks of rows (float within blocks of 128 rows, double across
+/// blocks and chunks) and add the chunks in order, so results do not depend on the
+/// number of threads and stay accurate over millions of rows.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+
+#include "typenet/config.hpp"
+#include "typenet/core/error.hpp"
+#include "typenet/kernels/parallel.hpp"
+#include "typenet/kernels/simd.hpp"
+#include "typenet/kernels/workspace.hpp"
+
+namespace typenet::kernels {
+namespace detail {
+
+/// Throw `shape_error` naming `who`.
+[[noreturn]] inline void fail(const char* who, const char* what) { throw shape_error(std::string(who) + ": " + what); }
+
+/// Number of row chunks of a per-channel reduction (depends on the shape only).
+inline std::size_t reduction_chunks(std::size_t rows, std::size_t c) noexcept {
+    const std::size_t by_work = rows * c / 32768 + 1;  // ~32K elements per chunk at least
+    return std::max<std::size_t>(1, std::min<std::size_t>({rows, 64, by_work}));
+}
+
+/// `out[j] (+)= sum over rows [r0, r1) of f(row pointer, j-vector)` in double, with float
+/// partial sums over blocks of 128 rows. `F(const float* row, std::size_t j, std::size_t n)`
+/// returns the vector to add for columns [j, j + n) of that row.
+template <class F>
+void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, double* out, float* fbuf, F&& f) {
+    constexpr std::size_t W = simd_width, B = 128;
+    for (std::size_t rb = r0; rb < r1; rb += B) {
+        const std::size_t re = std::min(r1, rb + B);
+        std::fill(fbuf, fbuf + c, 0.0f);
+        for (std::size_t r = rb; r < re; ++r) {
+            std::size_t j = 0;
+            for (; j + W <= c; j += W) (vfloat::load_unaligned(fbuf + j) + f(r, j, W)).store_unaligned(fbuf + j);
+            if (j < c) store_partial(fbuf + j, load_partial(fbuf + j, c - j) + f(r, j, c - j), c - j);
+        }
+        for (std::size_t j = 0; j < c; ++j) out[j] += fbuf[j];
+    }
+}
+
+/// Per-channel sums of several quantities over all rows: `nq` double results per channel,
+/// `out[q * c + j]`. `F(q, r, j, n)` gives the vector of quantity q. Parallel over fixed
+/// chunks, chunk partials added in order.
+template <class F>
+void channel_reduce(std::size_t rows, std::size_t c, std::size_t nq, double* out, F&& f) {
+    const std::size_t nch = reduction_chunks(rows, c);
+    const std::size_t cpad = detail::round_up(c, 16);
+    // Per chunk: nq * cpad doubles; per thread: cpad floats.
+    float* mem = scratch(Slot::partial, nch * nq * cpad * 2);
+    double* part = reinterpret_cast<double*>(mem);
+    std::fill(part, part + nch * nq * cpad, 0.0);
+    const int T = std::min<int>(threads_for(double(rows) * double(c) * double(nq), 1.0e5), int(nch));
+    parallel_ranges(T, nch, [&](std::size_t q0, std::size_t q1) {
+        float* fbuf = scratch(Slot::dw_tmp, cpad);
+        for (std::size_t q = q0; q < q1; ++q) {
+            const Range rr = split_range(rows, nch, q);
+            for (std::size_t k = 0; k < nq; ++k)
+                sum_rows(rr.begin, rr.end, c, part + (q * nq + k) * cpad, fbuf,
+                         [&](std::size_t r, std::size_t j, std::size_t n) { return f(k, r, j, n); });
+        }
+    });
+    for (std::size_t k = 0; k < nq; ++k)
+        for (std::size_t j = 0; j < c; ++j) {
+            double s = 0;
+            for (std::size_t q = 0; q < nch; ++q) s += part[(q * nq + k) * cpad + j];
+            out[k * c + j] = s;
+        }
+}
+
+/// Apply `f(i, n)` -> vector to elements [i, i + n) of an array of `count`, writing `dst`;
+/// parallel for large arrays.
+template <class F>
+void map_elements(std::size_t count, float* dst, F&& f) {
+    constexpr std::size_t W = simd_width;
+    const int T = threads_for(double(count), 65536.0);
+    const std::size_t blocks = detail::ceil_div(count, W);
+    parallel_ranges(T, blocks, [&](std::size_t b0, std::size_t b1) {
+        const std::size_t e = std::min(count, b1 * W);
+        std::size_t i = b0 * W;
+        for (; i + W <= e; i += W) f(i, W).store_unaligned(dst + i);
+        if (i < e) store_partial(dst + i, f(i, e - i), e - i);
+    });
+}
+
+/// Load n lanes (full or partial) of p.
+TYPENET_INLINE vfloat lanes(const float* p, std::size_t n) noexcept {
+    return n == simd_width ? vfloat::load_unaligned(p) : load_partial(p, n);
+}
+
+}  // namespace detail
+
+/// Gradient of a clamp (ReLU, ReLU6) given its output y: `dx = dy` where `lo < y < hi`,
+/// else 0. `dx` may alias `dy`.
+inline void clamp_backward(const float* y, const float* dy, float* dx, std::size_t n, float lo, float hi) {
+    if (n == 0) return;
+    if (!(y && dy && dx)) detail::fail("clamp_backward", "null pointer");
+    const vfloat vlo(lo), vhi(hi), zero(0.0f);
+    detail::map_elements(n, dx, [&](std::size_t i, std::size_t w) {
+        const vfloat yv = detail::lanes(y + i, w);
+        return xsimd::select((yv > vlo) & (yv < vhi), detail::lanes(dy + i, w), zero);
+    });
+}
+
+/// Sums over rows of a row-major `rows x cols` matrix (leading dimension `lda`, default
+/// `cols`): `out[j] = sum_i a[i * lda + j]` (bias gradients). With `accumulate`, added
+/// to `out`.
+inline void column_sums(const float* a, std::size_t rows, std::size_t cols, float* out, std::size_t lda = 0,
+                        bool accumulate = false) {
+    if (cols == 0) return;
+    if (!(out && (a || rows == 0))) detail::fail("column_sums", "null pointer");
+    if (lda == 0) lda = cols;
+    if (!(lda >= cols)) detail::fail("column_sums", "lda < cols");
+    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 2 * cols));
+    if (rows == 0) {
+        std::fill(s, s + cols, 0.0);
+    } else {
+        detail::channel_reduce(rows, cols, 1, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
+            return detail::lanes(a + r * lda + j, n);
+        });
+    }
+    for (std::size_t j = 0; j < cols; ++j) out[j] = accumulate ? out[j] + float(s[j]) : float(s[j]);
+}
+
+/// Batch-norm statistics of a `rows x c` matrix: per-channel mean and biased variance
+/// (divided by `rows`), computed in two passes for accuracy.
+inline void channel_mean_var(const float* x, std::size_t rows, std::size_t c, float* mean, float* var) {
+    if (c == 0) return;
+    if (!(x && mean && var)) detail::fail("channel_mean_var", "null pointer");
+    if (rows == 0) throw shape_error("channel_mean_var: no rows");
+    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 2 * c));
+    detail::channel_reduce(rows, c, 1, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
+        return detail::lanes(x + r * c + j, n);
+    });
+    for (std::size_t j = 0; j < c; ++j) mean[j] = float(s[j] / double(rows));
+    detail::channel_reduce(rows, c, 1, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
+        const vfloat d = detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n);
+        return d * d;
+    });
+    for (std::size_t j = 0; j < c; ++j) var[j] = float(s[j] / double(rows));
+}
+
+/// Per-channel affine transform with a clamp: `y = min(max(x * scale[ch] + shift[ch], lo), hi)`
+/// (batch-norm inference, or training after the statistics). `y` may alias `x`.
+inline void scale_shift(const float* x, std::size_t rows, std::size_t c, const float* scale, const float* shift,
+                        float* y, float lo = -INFINITY, float hi = INFINITY) {
+    if (rows == 0 || c == 0) return;
+    if (!(x && scale && shift && y)) detail::fail("scale_shift", "null pointer");
+    constexpr std::size_t W = simd_width;
+    const vfloat vlo(lo), vhi(hi);
+    const bool do_clamp = lo != -INFINITY || hi != INFINITY;
+    const int T = threads_for(double(rows) * double(c), 65536.0);
+    parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+            const float* xr = x + r * c;
+            float* yr = y + r * c;
+            for (std::size_t j = 0; j < c; j += W) {
+                const std::size_t n = std::min(W, c - j);
+                vfloat v = xsimd::fma(detail::lanes(xr + j, n), detail::lanes(scale + j, n), detail::lanes(shift + j, n));
+                if (do_clamp) v = detail::clamp(v, vlo, vhi);
+                detail::store_n(yr + j, v, n);
+            }
+        }
+    });
+}
+
+/// Training-mode batch-norm backward from the normalised input `x_hat = (x - mean) * invstd`
+/// (`rows x c`) and the output gradient `dy`:
+/// `dbeta = sum dy`, `dgamma = sum dy * x_hat`,
+/// `dx = gamma * invstd * (dy - dbeta / rows - x_hat * dgamma / rows)`.
+/// `gamma` null means 1; `dx`, `dgamma`, `dbeta` may each be null (not computed).
+/// `dx` may alias `dy`.
+inline void batchnorm_backward(const float* x_hat, const float* dy, std::size_t rows, std::size_t c,
+                               const float* gamma, const float* invstd, float* dx, float* dgamma, float* dbeta) {
+    if (c == 0) return;
+    if (!(x_hat && dy && (invstd || !dx))) detail::fail("batchnorm_backward", "null pointer");
+    if (rows == 0) throw shape_error("batchnorm_backward: no rows");
+    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
+    detail::channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+        const vfloat d = detail::lanes(dy + r * c + j, n);
+        return q == 0 ? d : d * detail::lanes(x_hat + r * c + j, n);
+    });
+    if (dbeta)
+        for (std::size_t j = 0; j < c; ++j) dbeta[j] = float(s[j]);
+    if (dgamma)
+        for (std::size_t j = 0; j < c; ++j) dgamma[j] = float(s[c + j]);
+    if (!dx) return;
+    // Per channel: dx = k * dy + m * x_hat + b.
+    float* coef = scratch(Slot::dw_tmp, 3 * detail::round_up(c, 16));
+    float *k = coef, *m = coef + detail::round_up(c, 16), *b = coef + 2 * detail::round_up(c, 16);
+    for (std::size_t j = 0; j < c; ++j) {
+        const double g = (gamma ? gamma[j] : 1.0) * invstd[j];
+        k[j] = float(g);
+        m[j] = float(-g * s[c + j] / double(rows));
+        b[j] = float(-g * s[j] / double(rows));
+    }
+    constexpr std::size_t W = simd_width;
+    const int T = threads_for(double(rows) * double(c), 65536.0);
+    parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t j = 0; j < c; j += W) {
+                const std::size_t n = std::min(W, c - j);
+                const vfloat v = xsimd::fma(detail::lanes(dy + r * c + j, n), detail::lanes(k + j, n),
+                                            xsimd::fma(detail::lanes(x_hat + r * c + j, n), detail::lanes(m + j, n),
+                                                       detail::lanes(b + j, n)));
+                detail::store_n(dx + r * c + j, v, n);
+            }
+    });
+}
+
+/// Training-mode batch-norm backward from the input `x` and the batch statistics
+/// (`mean`, `invstd = 1 / sqrt(var + eps)`): as the `x_hat` overload with
+/// `x_hat = (x - mean) * invstd` computed on the fly.
+inline void batchnorm_backward(const float* x, const float* mean, const float* invstd, const float* dy,
+                               std::size_t rows, std::size_t c, const float* gamma, float* dx, float* dgamma,
+                               float* dbeta) {
+    if (c == 0) return;
+    if (!(x && mean && invstd && dy)) detail::fail("batchnorm_backward", "null pointer");
+    if (rows == 0) throw shape_error("batchnorm_backward: no rows");
+    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
+    detail::channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+        const vfloat d = detail::lanes(dy + r * c + j, n);
+        if (q == 0) return d;
+        const vfloat xh = (detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n)) * detail::lanes(invstd + j, n);
+        return d * xh;
+    });
+    if (dbeta)
+        for (std::size_t j = 0; j < c; ++j) dbeta[j] = float(s[j]);
+    if (dgamma)
+        for (std::size_t j = 0; j < c; ++j) dgamma[j] = float(s[c + j]);
+    if (!dx) return;
+    // dx = k * dy + m * (x - mean) * invstd + b = k * dy + m' * x + b'.
+    const std::size_t cp = detail::round_up(c, 16);
+    float* coef = scratch(Slot::dw_tmp, 3 * cp);
+    float *k = coef, *m = coef + cp, *b = coef + 2 * cp;
+    for (std::size_t j = 0; j < c; ++j) {
+        const double g = (gamma ? gamma[j] : 1.0) * invstd[j];
+        const double mx = -g * s[c + j] / double(rows) * invstd[j];
+        k[j] = float(g);
+        m[j] = float(mx);
+        b[j] = float(-g * s[j] / double(rows) - mx * mean[j]);
+    }
+    constexpr std::size_t W = simd_width;
+    const int T = threads_for(double(rows) * double(c), 65536.0);
+    parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r)
+            for (std::size_t j = 0; j < c; j += W) {
+                const std::size_t n = std::min(W, c - j);
+                const vfloat v = xsimd::fma(detail::lanes(dy + r * c + j, n), detail::lanes(k + j, n),
+                                            xsimd::fma(detail::lanes(x + r * c + j, n), detail::lanes(m + j, n),
+                                                       detail::lanes(b + j, n)));
+                detail::store_n(dx + r * c + j, v, n);
+            }
+    });
+}
+
+/// Global average pooling: `y[img][ch] = mean over the hw pixels of x[img][p][ch]`
+/// (x is `n x hw x c`, y is `n x c`).
+inline void global_avg_pool_forward(const float* x, std::size_t n, std::size_t hw, std::size_t c, float* y) {
+    if (n == 0 || c == 0) return;
+    if (!(x && y)) detail::fail("global_avg_pool_forward", "null pointer");
+    if (hw == 0) throw shape_error("global_avg_pool_forward: no pixels");
+    constexpr std::size_t W = simd_width;
+    const float inv = 1.0f / float(hw);
+    const int T = threads_for(double(n) * double(hw) * double(c), 65536.0);
+    const std::size_t cb = detail::ceil_div(c, W);
+    // Parallel over (image, channel vector); sums in pixel order.
+    parallel_ranges(T, n * cb, [&](std::size_t u0, std::size_t u1) {
+        for (std::size_t u = u0; u < u1; ++u) {
+            const std::size_t img = u / cb, j = (u % cb) * W, w = std::min(W, c - j);
+            const float* xp = x + img * hw * c + j;
+            vfloat s0(0.0f), s1(0.0f);
+            std::size_t p = 0;
+            for (; p + 1 < hw; p += 2) {
+                s0 += detail::lanes(xp + p * c, w);
+                s1 += detail::lanes(xp + (p + 1) * c, w);
+            }
+            if (p < hw) s0 += detail::lanes(xp + p * c, w);
+            detail::store_n(y + img * c + j, (s0 + s1) * vfloat(inv), w);
+        }
+    });
+}
+
+/// Global average pooling gradient: `dx[img][p][ch] = dy[img][ch] / hw`.
+inline void global_avg_pool_backward(const float* dy, std::size_t n, std::size_t hw, std::size_t c, float* dx) {
+    if (n == 0 || c == 0 || hw == 0) return;
+    if (!(dy && dx)) detail::fail("global_avg_pool_backward", "null pointer");
+    constexpr std::size_t W = simd_width;
+    const vfloat inv(1.0f / float(hw));
+    const int T = threads_for(double(n) * double(hw) * double(c), 65536.0);
+    parallel_ranges(T, n * hw, [&](std::size_t r0, std::size_t r1) {
+        for (std::size_t r = r0; r < r1; ++r) {
+            const float* d = dy + (r / hw) * c;
+            for (std::size_t j = 0; j < c; j += W) {
+                const std::size_t w = std::min(W, c - j);
+                detail::store_n(dx + r * c + j, detail::lanes(d + j, w) * inv, w);
+            }
+        }
+    });
+}
+
+}  // namespace typenet::kernels

@@ -1,0 +1,90 @@
+/// @file kernels/parallel.hpp
+/// How kernels split work between OpenMP threads.
+///
+/// Kernels open a parallel region only when it pays: never inside another parallel
+/// region (`omp_in_parallel()`), never for tiny problems. Work is split statically
+/// into contiguous ranges, so a given thread count always gives the same split and
+/// therefore bit-identical results run to run.
+#pragma once
+
+#include <cstddef>
+
+#include "typenet/config.hpp"
+
+namespace typenet::kernels {
+
+/// Number of threads a kernel doing `work` units (roughly: floating-point operations
+/// or bytes touched) should use: 1 inside a parallel region or below `min_work` per
+/// thread, otherwise up to `max_threads()`.
+inline int threads_for(double work, double min_work_per_thread = 40000.0) noexcept {
+#if TYPENET_HAS_OPENMP
+    if (omp_in_parallel()) return 1;
+    int t = max_threads();
+    if (t <= 1) return 1;
+    const double by_work = work / min_work_per_thread;
+    if (by_work < 2.0) return 1;
+    if (by_work < t) t = static_cast<int>(by_work);
+    return t < 1 ? 1 : t;
+#else
+    (void)work;
+    (void)min_work_per_thread;
+    return 1;
+#endif
+}
+
+/// The calling thread's index in the current team (0 outside a parallel region).
+inline int thread_index() noexcept {
+#if TYPENET_HAS_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/// Number of threads in the current team (1 outside a parallel region).
+inline int team_size() noexcept {
+#if TYPENET_HAS_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/// The part `[begin, end)` of `[0, n)` that part `i` of `parts` gets (contiguous,
+/// sizes differ by at most one).
+struct Range {
+    std::size_t begin, end;
+};
+
+/// Split `[0, n)` into `parts` contiguous ranges and return range `i`.
+constexpr Range split_range(std::size_t n, std::size_t parts, std::size_t i) noexcept {
+    const std::size_t q = n / parts, r = n % parts;
+    const std::size_t b = i * q + (i < r ? i : r);
+    return {b, b + q + (i < r ? 1 : 0)};
+}
+
+/// Run `f(thread, nthreads)` on `nthreads` threads (just `f(0, 1)` when it is 1).
+template <class F>
+void run_parallel(int nthreads, F&& f) {
+#if TYPENET_HAS_OPENMP
+    if (nthreads > 1) {
+        TYPENET_OMP(parallel num_threads(nthreads))
+        { f(omp_get_thread_num(), omp_get_num_threads()); }
+        return;
+    }
+#endif
+    (void)nthreads;
+    f(0, 1);
+}
+
+/// Run `f(begin, end)` over `[0, n)` split statically into contiguous ranges over
+/// `nthreads` threads.
+template <class F>
+void parallel_ranges(int nthreads, std::size_t n, F&& f) {
+    run_parallel(nthreads, [&](int t, int nt) {
+        const Range r = split_range(n, static_cast<std::size_t>(nt), static_cast<std::size_t>(t));
+        if (r.begin < r.end) f(r.begin, r.end);
+    });
+}
+
+}  // namespace typenet::kernels

@@ -1,0 +1,115 @@
+/// @file kernels/simd.hpp
+/// The SIMD vocabulary of the kernels: the float batch type of the architecture the
+/// compiler targets, its width, and partial (tail) loads and stores.
+///
+/// The architecture is chosen at compile time from the compiler's flags
+/// (`xsimd::default_arch`): AVX-512 with `-march=native` on an AVX-512 machine, AVX2
+/// with `-mavx2 -mfma`, SSE2 with no flags. Every kernel is written once against
+/// `vfloat` and `simd_width`; register-blocking sizes derive from `simd_registers`.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
+
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+#include "typenet/config.hpp"
+
+namespace typenet::kernels {
+
+/// The xsimd architecture the kernels are compiled for.
+using simd_arch = xsimd::default_arch;
+
+/// A SIMD register of floats for `simd_arch`.
+using vfloat = xsimd::batch<float, simd_arch>;
+
+/// Number of floats in a `vfloat` (16 with AVX-512, 8 with AVX2, 4 with SSE2).
+inline constexpr std::size_t simd_width = vfloat::size;
+
+/// Number of architectural vector registers (32 with AVX-512, 16 otherwise).
+inline constexpr std::size_t simd_registers =
+#if defined(__AVX512F__)
+    32;
+#else
+    16;
+#endif
+
+/// True when the target has a fused multiply-add instruction (results of `fma` are
+/// then rounded once; without it, `fma(a, b, c)` is `a * b + c` rounded twice).
+inline constexpr bool simd_has_fma =
+#if defined(__FMA__) || defined(__AVX512F__)
+    true;
+#else
+    false;
+#endif
+
+namespace detail {
+
+/// Load `n < simd_width` floats from `p` (the others are zero), never reading past `p + n`.
+TYPENET_INLINE vfloat load_partial(const float* p, std::size_t n) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (simd_width == 16) {
+        const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+        return vfloat(_mm512_maskz_loadu_ps(m, p));
+    }
+#endif
+    alignas(64) float tmp[simd_width] = {};
+    for (std::size_t i = 0; i < n; ++i) tmp[i] = p[i];
+    return vfloat::load_aligned(tmp);
+}
+
+/// Store the first `n < simd_width` lanes of `v` to `p`, never writing past `p + n`.
+TYPENET_INLINE void store_partial(float* p, const vfloat& v, std::size_t n) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (simd_width == 16) {
+        const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+        _mm512_mask_storeu_ps(p, m, v);
+        return;
+    }
+#endif
+    alignas(64) float tmp[simd_width];
+    v.store_aligned(tmp);
+    for (std::size_t i = 0; i < n; ++i) p[i] = tmp[i];
+}
+
+/// Load `n <= simd_width` floats (a full unaligned load when `n == simd_width`).
+TYPENET_INLINE vfloat load_n(const float* p, std::size_t n) noexcept {
+    return n == simd_width ? vfloat::load_unaligned(p) : load_partial(p, n);
+}
+
+/// Store `n <= simd_width` lanes (a full unaligned store when `n == simd_width`).
+TYPENET_INLINE void store_n(float* p, const vfloat& v, std::size_t n) noexcept {
+    if (n == simd_width)
+        v.store_unaligned(p);
+    else
+        store_partial(p, v, n);
+}
+
+/// `min(max(x, lo), hi)`, NaN in x propagating.
+TYPENET_INLINE vfloat clamp(const vfloat& x, const vfloat& lo, const vfloat& hi) noexcept {
+#if defined(__AVX512F__)
+    if constexpr (simd_width == 16) {
+        // The zero-masked forms (all lanes selected) avoid a GCC 12 false
+        // -Wmaybe-uninitialized inside _mm512_max_ps / _mm512_min_ps.
+        const __m512 m = _mm512_maskz_max_ps(__mmask16(0xFFFF), lo, x);
+        return vfloat(_mm512_maskz_min_ps(__mmask16(0xFFFF), hi, m));
+    }
+#endif
+    return xsimd::min(hi, xsimd::max(lo, x));
+}
+
+/// Sum of the lanes of `v`.
+TYPENET_INLINE float hsum(const vfloat& v) noexcept { return xsimd::hadd(v); }
+
+/// Round `n` up to a multiple of `m`.
+constexpr std::size_t round_up(std::size_t n, std::size_t m) noexcept { return (n + m - 1) / m * m; }
+
+/// Ceiling of `a / b`.
+constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (a + b - 1) / b; }
+
+}  // namespace detail
+}  // namespace typenet::kernels
