@@ -1,0 +1,440 @@
+/// @file kernels/depthwise.hpp
+/// Depthwise 2-D convolution over NHWC tensors (channel multiplier 1): forward with a
+/// fused epilogue, and the input and weight gradients.
+///
+/// Weights are `[kh][kw][c]`. The kernels work directly on NHWC, vectorised over
+/// channels (the channel tail uses masked loads), one output row at a time:
+/// - rows above / below the input point at a shared row of zeros, and output columns
+///   whose window is inside the input (the interior) run without any test; only the
+///   few border columns check each tap;
+/// - 3x3 kernels (MobileNetV2) keep the nine weight vectors in registers; other
+///   kernel sizes use the same code reading the weights from L1.
+/// Threads split the output rows (n x oh) statically; the weight gradient sums fixed
+/// chunks of rows into separate partials and adds them in chunk order, so its result
+/// does not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "typenet/config.hpp"
+#include "typenet/core/error.hpp"
+#include "typenet/kernels/conv_geometry.hpp"
+#include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/parallel.hpp"
+#include "typenet/kernels/simd.hpp"
+#include "typenet/kernels/workspace.hpp"
+
+namespace typenet::kernels {
+namespace detail {
+
+/// Largest kernel height the depthwise kernels accept.
+inline constexpr std::size_t max_kernel = 64;
+
+/// Full-vector (`Full`) or partial (`n` lanes) unaligned load.
+template <bool Full>
+TYPENET_INLINE vfloat ldv(const float* p, std::size_t n) noexcept {
+    if constexpr (Full) {
+        (void)n;
+        return vfloat::load_unaligned(p);
+    } else {
+        return load_partial(p, n);
+    }
+}
+
+/// Full-vector (`Full`) or partial (`n` lanes) unaligned store.
+template <bool Full>
+TYPENET_INLINE void stv(float* p, const vfloat& v, std::size_t n) noexcept {
+    if constexpr (Full) {
+        (void)n;
+        v.store_unaligned(p);
+    } else {
+        store_partial(p, v, n);
+    }
+}
+
+/// The epilogue of a channel-vectorised convolution (bias is the accumulator's start).
+struct ChannelEpilogue {
+    const float* bias = nullptr;
+    const float* residual = nullptr;  ///< at pixel 0 of the output (pixel stride `ldr`)
+    std::size_t ldr = 0;
+    bool accumulate = false;
+    bool clamp = false;
+    float lo = -INFINITY, hi = INFINITY;
+
+    ChannelEpilogue() = default;
+    ChannelEpilogue(const Epilogue& e, std::size_t c)
+        : bias(e.bias), residual(e.residual), ldr(e.ldr ? e.ldr : c), accumulate(e.accumulate),
+          clamp(e.clamps()), lo(e.lo), hi(e.hi) {}
+};
+
+/// Finish one output vector: accumulate, residual, clamp, store.
+template <bool Full>
+TYPENET_INLINE void finish_channels(vfloat a, float* y, const float* res, const ChannelEpilogue& e,
+                                    const vfloat& lo, const vfloat& hi, std::size_t n) noexcept {
+    if (e.accumulate) a += ldv<Full>(y, n);
+    if (res) a += ldv<Full>(res, n);
+    if (e.clamp) a = clamp(a, lo, hi);
+    stv<Full>(y, a, n);
+}
+
+/// Output columns [lo, hi) whose whole window lies inside the input columns.
+struct Interior {
+    std::size_t lo, hi;
+};
+
+/// The interior columns of an axis: input extent `in`, kernel `k`, stride `s`, padding
+/// `pad`, output extent `out`.
+inline Interior interior(std::size_t in, std::size_t k, std::size_t s, std::size_t pad, std::size_t out) noexcept {
+    std::size_t lo = std::min(out, (pad + s - 1) / s);
+    std::size_t hi = in + pad >= k ? std::min(out, (in + pad - k) / s + 1) : 0;
+    if (hi < lo) hi = lo;
+    return {lo, hi};
+}
+
+/// Depthwise forward of one channel vector [c0, c0 + n) of `RB` output rows at once
+/// (neighbouring rows share input rows, which then come from L1).
+/// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
+template <int K, int RB, bool Full>
+TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
+                                   float* const* yr, const float* const* rr, const ChannelEpilogue& e,
+                                   Interior in, std::size_t c0, std::size_t n) noexcept {
+    const std::size_t C = g.c, KH = K ? K : g.kh, KW = K ? K : g.kw, sw = g.sw, pl = g.pad_left;
+    const vfloat lo(e.lo), hi(e.hi);
+    vfloat wv[K ? K * K : 1];
+    if constexpr (K != 0) {
+#pragma GCC unroll 9
+        for (std::size_t t = 0; t < std::size_t(K * K); ++t) wv[t] = ldv<Full>(wt + t * C + c0, n);
+    }
+    auto wtap = [&](std::size_t i, std::size_t j) -> vfloat {
+        if constexpr (K != 0)
+            return wv[i * K + j];
+        else
+            return ldv<Full>(wt + (i * KW + j) * C + c0, n);
+    };
+    const vfloat b0 = e.bias ? ldv<Full>(e.bias + c0, n) : vfloat(0.0f);
+    auto store = [&](const vfloat* a, std::size_t ox) {
+#pragma GCC unroll 4
+        for (int b = 0; b < RB; ++b)
+            finish_channels<Full>(a[b], yr[b] + ox * C + c0, rr[b] ? rr[b] + ox * e.ldr + c0 : nullptr, e, lo, hi,
+                                  n);
+    };
+    // Interior: no tests.
+    for (std::size_t ox = in.lo; ox < in.hi; ++ox) {
+        const std::size_t base = (ox * sw - pl) * C + c0;
+        vfloat a[RB];
+#pragma GCC unroll 4
+        for (int b = 0; b < RB; ++b) a[b] = b0;
+#pragma GCC unroll 3
+        for (std::size_t i = 0; i < KH; ++i)
+#pragma GCC unroll 3
+            for (std::size_t j = 0; j < KW; ++j) {
+                const vfloat wij = wtap(i, j);
+#pragma GCC unroll 4
+                for (int b = 0; b < RB; ++b)
+                    a[b] = xsimd::fma(ldv<Full>(xr[b * KH + i] + base + j * C, n), wij, a[b]);
+            }
+        store(a, ox);
+    }
+    // Borders: test each column tap.
+    auto border = [&](std::size_t ox) {
+        vfloat a[RB];
+        for (int b = 0; b < RB; ++b) a[b] = b0;
+        for (std::size_t j = 0; j < KW; ++j) {
+            const std::ptrdiff_t iw = std::ptrdiff_t(ox * sw + j) - std::ptrdiff_t(pl);
+            if (iw < 0 || iw >= std::ptrdiff_t(g.w)) continue;
+            for (std::size_t i = 0; i < KH; ++i)
+                for (int b = 0; b < RB; ++b)
+                    a[b] = xsimd::fma(ldv<Full>(xr[b * KH + i] + std::size_t(iw) * C + c0, n), wtap(i, j), a[b]);
+        }
+        store(a, ox);
+    };
+    for (std::size_t ox = 0; ox < in.lo; ++ox) border(ox);
+    for (std::size_t ox = in.hi; ox < g.ow; ++ox) border(ox);
+}
+
+/// Depthwise forward of `RB` output rows given their input row pointers
+/// (`rows[b * kh + i]`, zeros for padding rows), output rows `yr[b]` and residual rows
+/// `rr[b]` (or nullptr): every channel vector.
+template <int K, int RB>
+TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* const* rows, const float* wt,
+                                        float* const* yr, const float* const* rr, const ChannelEpilogue& e,
+                                        Interior in) noexcept {
+    constexpr std::size_t W = simd_width;
+    const std::size_t C = g.c;
+    std::size_t c0 = 0;
+    for (; c0 + W <= C; c0 += W) dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W);
+    if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, c0, C - c0);
+}
+
+/// Depthwise forward of `RB` consecutive output rows starting at row `r` (same image).
+template <int K, int RB>
+TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, const float* wt, float* y,
+                                     const ChannelEpilogue& e, const float* zeros, Interior in, std::size_t r) {
+    const std::size_t C = g.c, KH = g.kh;
+    const float* rows[RB * (K ? K : max_kernel)];
+    float* yr[RB];
+    const float* rr[RB];
+    for (int b = 0; b < RB; ++b) {
+        const std::size_t img = (r + b) / g.oh, oy = (r + b) % g.oh;
+        for (std::size_t i = 0; i < KH; ++i) {
+            const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
+            rows[b * KH + i] =
+                (iy < 0 || iy >= std::ptrdiff_t(g.h)) ? zeros : x + ((img * g.h + std::size_t(iy)) * g.w) * C;
+        }
+        yr[b] = y + (r + b) * g.ow * C;
+        rr[b] = e.residual ? e.residual + (r + b) * g.ow * e.ldr : nullptr;
+    }
+    dw_forward_channels<K, RB>(g, rows, wt, yr, rr, e, in);
+}
+
+/// Depthwise forward of output rows [r0, r1) (row = image * oh + oy).
+template <int K>
+void dw_forward_rows(const ConvGeometry& g, const float* x, const float* wt, float* y, const ChannelEpilogue& e,
+                     const float* zeros, std::size_t r0, std::size_t r1) noexcept {
+    const Interior in = interior(g.w, g.kw, g.sw, g.pad_left, g.ow);
+    std::size_t r = r0;
+    if constexpr (K != 0) {
+        // Pairs of rows of the same image.
+        while (r + 1 < r1) {
+            if ((r + 1) % g.oh == 0) {  // r is an image's last row
+                dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r);
+                r += 1;
+            } else {
+                dw_forward_block<K, 2>(g, x, wt, y, e, zeros, in, r);
+                r += 2;
+            }
+        }
+    }
+    for (; r < r1; ++r) dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r);
+}
+
+/// Depthwise forward over all rows with `threads` threads.
+inline void dw_forward_impl(const ConvGeometry& g, const float* x, const float* wt, float* y,
+                            const ChannelEpilogue& e, int threads) {
+    const float* zeros = zero_floats(g.w * g.c);
+    const std::size_t R = g.n * g.oh;
+    parallel_ranges(threads, R, [&](std::size_t r0, std::size_t r1) {
+        if (g.kh == 3 && g.kw == 3)
+            dw_forward_rows<3>(g, x, wt, y, e, zeros, r0, r1);
+        else
+            dw_forward_rows<0>(g, x, wt, y, e, zeros, r0, r1);
+    });
+}
+
+/// Throw unless the pointers needed by a kernel are there and the kernel is not
+/// taller than `max_kernel`.
+inline void check_dw(const char* who, const ConvGeometry& g, std::initializer_list<const void*> ptrs) {
+    g.check(who);
+    if (g.kh > max_kernel)
+        throw shape_error(std::string(who) + ": kernel height " + std::to_string(g.kh) + " exceeds " +
+                          std::to_string(max_kernel));
+    for (const void* p : ptrs)
+        if (!p) throw shape_error(std::string(who) + ": null tensor pointer");
+}
+
+/// Gather form of the input gradient, any stride: rows [r0, r1) of dx (row = image * h + iy).
+template <bool Full>
+TYPENET_INLINE void dw_bwd_input_vec(const ConvGeometry& g, const float* const* dyr, const std::size_t* ki,
+                                     std::size_t nrows, const std::uint32_t* cols, const std::uint32_t* ncols,
+                                     const float* wt, float* dxr, std::size_t c0, std::size_t n) noexcept {
+    const std::size_t C = g.c, KW = g.kw;
+    for (std::size_t ix = 0; ix < g.w; ++ix) {
+        vfloat a(0.0f);
+        const std::uint32_t* cp = cols + ix * 2 * KW;
+        for (std::size_t q = 0; q < nrows; ++q) {
+            const float* d = dyr[q] + c0;
+            const float* wr = wt + ki[q] * KW * C + c0;
+            for (std::uint32_t t = 0; t < ncols[ix]; ++t) {
+                const std::size_t j = cp[2 * t], ox = cp[2 * t + 1];
+                a = xsimd::fma(ldv<Full>(d + ox * C, n), ldv<Full>(wr + j * C, n), a);
+            }
+        }
+        stv<Full>(dxr + ix * C + c0, a, n);
+    }
+}
+
+}  // namespace detail
+
+/// Depthwise convolution forward: `y[n][oy][ox][ch] = epilogue(sum_{i,j} x[n][oy*sh-pt+i][ox*sw-pl+j][ch] * w[i][j][ch])`.
+/// x is NHWC (g.n, g.h, g.w, g.c), w is `[kh][kw][c]`, y is (g.n, g.oh, g.ow, g.c); the
+/// epilogue's bias is per channel and its residual has y's shape (pixel stride `ldr`,
+/// default c). y must not overlap x.
+inline void depthwise_forward(const ConvGeometry& g, const float* x, const float* w, float* y,
+                              const Epilogue& ep = {}) {
+    detail::check_dw("depthwise_forward", g, {x, w, y});
+    const double flops = 2.0 * double(g.n * g.oh * g.ow) * double(g.c) * double(g.kh * g.kw);
+    detail::dw_forward_impl(g, x, w, y, detail::ChannelEpilogue(ep, g.c), threads_for(flops, 1.0e5));
+}
+
+/// Depthwise convolution input gradient: `dx = sum over the windows containing each
+/// input pixel of dy * w` (dx is overwritten).
+inline void depthwise_backward_input(const ConvGeometry& g, const float* dy, const float* w, float* dx) {
+    using namespace detail;
+    check_dw("depthwise_backward_input", g, {dy, w, dx});
+    const std::size_t C = g.c, KH = g.kh, KW = g.kw;
+    const double flops = 2.0 * double(g.n * g.oh * g.ow) * double(C) * double(KH * KW);
+    const int T = threads_for(flops, 1.0e5);
+    if (g.sh == 1 && g.sw == 1) {
+        // Stride 1: a forward depthwise convolution of dy with the flipped kernel.
+        float* wf = scratch(Slot::dw_tmp, KH * KW * C);
+        for (std::size_t i = 0; i < KH; ++i)
+            for (std::size_t j = 0; j < KW; ++j)
+                std::copy(w + (i * KW + j) * C, w + (i * KW + j + 1) * C, wf + ((KH - 1 - i) * KW + (KW - 1 - j)) * C);
+        ConvGeometry t{g.n, g.oh, g.ow, C, KH, KW, 1, 1, KH - 1 - g.pad_top, KW - 1 - g.pad_left, g.h, g.w};
+        dw_forward_impl(t, dy, wf, dx, ChannelEpilogue(), T);
+        return;
+    }
+    // Any stride: gather, per input column, the (kernel column, output column) pairs.
+    thread_local std::vector<std::uint32_t> cols, ncols;
+    if (cols.size() < g.w * 2 * KW) cols.resize(g.w * 2 * KW);
+    if (ncols.size() < g.w) ncols.resize(g.w);
+    for (std::size_t ix = 0; ix < g.w; ++ix) {
+        std::uint32_t cnt = 0;
+        for (std::size_t j = 0; j < KW; ++j) {
+            const std::ptrdiff_t t = std::ptrdiff_t(ix + g.pad_left) - std::ptrdiff_t(j);
+            if (t < 0 || t % std::ptrdiff_t(g.sw) != 0 || std::size_t(t) / g.sw >= g.ow) continue;
+            cols[ix * 2 * KW + 2 * cnt] = std::uint32_t(j);
+            cols[ix * 2 * KW + 2 * cnt + 1] = std::uint32_t(std::size_t(t) / g.sw);
+            ++cnt;
+        }
+        ncols[ix] = cnt;
+    }
+    const std::uint32_t* cp = cols.data();
+    const std::uint32_t* np = ncols.data();
+    parallel_ranges(T, g.n * g.h, [&](std::size_t r0, std::size_t r1) {
+        const float* dyr[max_kernel];
+        std::size_t ki[max_kernel];
+        for (std::size_t r = r0; r < r1; ++r) {
+            const std::size_t img = r / g.h, iy = r % g.h;
+            std::size_t nr = 0;
+            for (std::size_t i = 0; i < KH; ++i) {
+                const std::ptrdiff_t t = std::ptrdiff_t(iy + g.pad_top) - std::ptrdiff_t(i);
+                if (t < 0 || t % std::ptrdiff_t(g.sh) != 0 || std::size_t(t) / g.sh >= g.oh) continue;
+                dyr[nr] = dy + (img * g.oh + std::size_t(t) / g.sh) * g.ow * C;
+                ki[nr] = i;
+                ++nr;
+            }
+            float* dxr = dx + r * g.w * C;
+            std::size_t c0 = 0;
+            for (; c0 + simd_width <= C; c0 += simd_width)
+                dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, simd_width);
+            if (c0 < C) dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
+        }
+    });
+}
+
+namespace detail {
+
+/// Weight gradient of one channel vector over one output row, added to `part` ([kh][kw][c]).
+template <int K, bool Full>
+TYPENET_INLINE void dw_bwd_weight_vec(const ConvGeometry& g, const float* const* xr, const float* dyr, float* part,
+                                      Interior in, std::size_t c0, std::size_t n) noexcept {
+    const std::size_t C = g.c, sw = g.sw, pl = g.pad_left;
+    if constexpr (K != 0) {
+        vfloat acc[K * K];
+#pragma GCC unroll 9
+        for (std::size_t t = 0; t < std::size_t(K * K); ++t) acc[t] = vfloat(0.0f);
+        for (std::size_t ox = in.lo; ox < in.hi; ++ox) {
+            const vfloat d = ldv<Full>(dyr + ox * C + c0, n);
+            const std::size_t base = (ox * sw - pl) * C + c0;
+#pragma GCC unroll 3
+            for (std::size_t i = 0; i < std::size_t(K); ++i)
+#pragma GCC unroll 3
+                for (std::size_t j = 0; j < std::size_t(K); ++j)
+                    acc[i * K + j] = xsimd::fma(ldv<Full>(xr[i] + base + j * C, n), d, acc[i * K + j]);
+        }
+        auto border = [&](std::size_t ox) {
+            const vfloat d = ldv<Full>(dyr + ox * C + c0, n);
+            for (std::size_t j = 0; j < std::size_t(K); ++j) {
+                const std::ptrdiff_t iw = std::ptrdiff_t(ox * sw + j) - std::ptrdiff_t(pl);
+                if (iw < 0 || iw >= std::ptrdiff_t(g.w)) continue;
+                for (std::size_t i = 0; i < std::size_t(K); ++i)
+                    acc[i * K + j] = xsimd::fma(ldv<Full>(xr[i] + std::size_t(iw) * C + c0, n), d, acc[i * K + j]);
+            }
+        };
+        for (std::size_t ox = 0; ox < in.lo; ++ox) border(ox);
+        for (std::size_t ox = in.hi; ox < g.ow; ++ox) border(ox);
+#pragma GCC unroll 9
+        for (std::size_t t = 0; t < std::size_t(K * K); ++t) {
+            float* p = part + t * C + c0;
+            stv<Full>(p, ldv<Full>(p, n) + acc[t], n);
+        }
+    } else {
+        // Any kernel size: one tap at a time over the columns where it is inside the input.
+        for (std::size_t i = 0; i < g.kh; ++i)
+            for (std::size_t j = 0; j < g.kw; ++j) {
+                vfloat a(0.0f);
+                for (std::size_t ox = 0; ox < g.ow; ++ox) {
+                    const std::ptrdiff_t iw = std::ptrdiff_t(ox * sw + j) - std::ptrdiff_t(pl);
+                    if (iw < 0 || iw >= std::ptrdiff_t(g.w)) continue;
+                    a = xsimd::fma(ldv<Full>(xr[i] + std::size_t(iw) * C + c0, n), ldv<Full>(dyr + ox * C + c0, n), a);
+                }
+                float* p = part + (i * g.kw + j) * C + c0;
+                stv<Full>(p, ldv<Full>(p, n) + a, n);
+            }
+    }
+}
+
+/// Weight gradient summed over output rows [r0, r1) into `part` (zeroed here).
+template <int K>
+void dw_bwd_weight_rows(const ConvGeometry& g, const float* x, const float* dy, float* part, const float* zeros,
+                        std::size_t r0, std::size_t r1) {
+    constexpr std::size_t W = simd_width;
+    const std::size_t C = g.c;
+    std::fill(part, part + g.kh * g.kw * C, 0.0f);
+    const Interior in = interior(g.w, g.kw, g.sw, g.pad_left, g.ow);
+    const float* rows[max_kernel];
+    for (std::size_t r = r0; r < r1; ++r) {
+        const std::size_t img = r / g.oh, oy = r % g.oh;
+        for (std::size_t i = 0; i < g.kh; ++i) {
+            const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
+            rows[i] = (iy < 0 || iy >= std::ptrdiff_t(g.h)) ? zeros : x + ((img * g.h + std::size_t(iy)) * g.w) * C;
+        }
+        const float* dyr = dy + r * g.ow * C;
+        std::size_t c0 = 0;
+        for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<K, true>(g, rows, dyr, part, in, c0, W);
+        if (c0 < C) dw_bwd_weight_vec<K, false>(g, rows, dyr, part, in, c0, C - c0);
+    }
+}
+
+}  // namespace detail
+
+/// Depthwise convolution weight gradient: `dw[i][j][ch] = sum_{n,oy,ox} x[n][oy*sh-pt+i][ox*sw-pl+j][ch] * dy[n][oy][ox][ch]`
+/// (`[kh][kw][c]`; overwritten, or added to with `accumulate`). Rows are summed in
+/// fixed chunks whose partial sums are added in order: the result does not depend on
+/// the number of threads.
+inline void depthwise_backward_weight(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                                      bool accumulate = false) {
+    using namespace detail;
+    check_dw("depthwise_backward_weight", g, {x, dy, dw});
+    const std::size_t C = g.c, taps = g.kh * g.kw, R = g.n * g.oh;
+    const double flops = 2.0 * double(R * g.ow) * double(C) * double(taps);
+    // Chunks of at least ~64 KFLOP, at most 32 of them, fixed by the shape alone.
+    const std::size_t per_row = std::max<std::size_t>(1, g.ow * C * taps * 2);
+    const std::size_t nch = std::max<std::size_t>(1, std::min<std::size_t>({R, 32, R * per_row / 65536 + 1}));
+    const std::size_t stride = round_up(taps * C, 16);
+    float* part = scratch(Slot::dw_tmp, nch * stride);
+    const float* zeros = zero_floats(g.w * C);
+    const int T = std::min<int>(threads_for(flops, 1.0e5), int(nch));
+    parallel_ranges(T, nch, [&](std::size_t q0, std::size_t q1) {
+        for (std::size_t q = q0; q < q1; ++q) {
+            const Range rr = split_range(R, nch, q);
+            if (g.kh == 3 && g.kw == 3)
+                dw_bwd_weight_rows<3>(g, x, dy, part + q * stride, zeros, rr.begin, rr.end);
+            else
+                dw_bwd_weight_rows<0>(g, x, dy, part + q * stride, zeros, rr.begin, rr.end);
+        }
+    });
+    for (std::size_t t = 0; t < taps * C; ++t) {
+        float s = part[t];
+        for (std::size_t q = 1; q < nch; ++q) s += part[q * stride + t];
+        dw[t] = accumulate ? dw[t] + s : s;
+    }
+}
+
+}  // namespace typenet::kernels

@@ -1,0 +1,238 @@
+/// @file layers/batch_norm_core.hpp
+/// Batch-normalisation arithmetic shared by `BatchNormalization` and the fused
+/// convolution + batch norm blocks of MobileNetV2: parameters, folding, training
+/// statistics and the backward pass. Channels are the last axis; a tensor is seen as
+/// `rows` x `channels`.
+///
+/// Reductions over rows run in fixed chunks whose partial sums are added in chunk
+/// order, so results do not depend on the number of threads.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "typenet/config.hpp"
+#include "typenet/core/error.hpp"
+#include "typenet/core/parameter.hpp"
+#include "typenet/core/tensor.hpp"
+
+namespace typenet {
+
+/// How a batch-norm layer behaves in training.
+enum class BatchNormMode {
+    /// As Keras: batch statistics (and moving averages updated) in a training step
+    /// when the layer is trainable; moving statistics otherwise.
+    Auto,
+    /// Always the moving statistics; gamma and beta are not trained and the moving
+    /// averages never change, even while the neighbouring layers train (fine-tuning
+    /// a pretrained backbone).
+    Frozen,
+};
+
+namespace detail {
+
+class BatchNormCore {
+public:
+    static constexpr std::size_t chunk_rows = 512;
+
+    float epsilon = 1e-3f;
+    float momentum = 0.99f;
+    BatchNormMode mode = BatchNormMode::Auto;
+    Tensor<1> gamma, beta, moving_mean, moving_variance;
+    Tensor<1> dgamma, dbeta;
+
+    /// Allocate for `c` channels: gamma 1, beta 0, moving mean 0, moving variance 1.
+    void build(std::size_t c) {
+        gamma = Tensor<1>(Shape<1>{c});
+        gamma.fill(1.0f);
+        beta = zeros<1>({c});
+        moving_mean = zeros<1>({c});
+        moving_variance = Tensor<1>(Shape<1>{c});
+        moving_variance.fill(1.0f);
+        dgamma = zeros<1>({c});
+        dbeta = zeros<1>({c});
+        mean_.assign(c, 0.0f);
+        invstd_.assign(c, 1.0f);
+    }
+    std::size_t channels() const noexcept { return gamma.size(); }
+
+    /// Use batch statistics in this pass?
+    bool batch_statistics(bool training, bool trainable) const noexcept {
+        return mode == BatchNormMode::Auto && training && trainable;
+    }
+    /// Are gamma and beta trained when the layer is trainable?
+    bool affine_trainable() const noexcept { return mode == BatchNormMode::Auto; }
+
+    /// scale = gamma / sqrt(moving_variance + eps), shift = beta - moving_mean * scale.
+    void fold(float* scale, float* shift) const {
+        for (std::size_t c = 0; c < channels(); ++c) {
+            const float s = gamma(c) / std::sqrt(moving_variance(c) + epsilon);
+            scale[c] = s;
+            shift[c] = beta(c) - moving_mean(c) * s;
+        }
+    }
+
+    /// Training forward: statistics of z (rows x C), then
+    /// y = clamp(gamma * (z - mean) / sqrt(var + eps) + beta (+ residual), lo, hi);
+    /// updates the moving averages (unbiased variance, as TensorFlow's fused kernel).
+    void forward_batch(const float* z, std::size_t rows, float* y, const float* residual, float lo, float hi) {
+        const std::size_t C = channels();
+        if (rows == 0) throw shape_error("BatchNormalization: empty batch");
+        statistics(z, rows);
+        const float* g = gamma.data();
+        const float* b = beta.data();
+        const float* mu = mean_.data();
+        const float* is = invstd_.data();
+        TYPENET_OMP(parallel for schedule(static) if (rows * C > (1u << 15)))
+        for (std::size_t r = 0; r < rows; ++r) {
+            const float* zr = z + r * C;
+            float* yr = y + r * C;
+            const float* rr = residual ? residual + r * C : nullptr;
+            for (std::size_t c = 0; c < C; ++c) {
+                float v = g[c] * (zr[c] - mu[c]) * is[c] + b[c];
+                if (rr) v += rr[c];
+                yr[c] = std::min(std::max(v, lo), hi);
+            }
+        }
+        const float m = momentum;
+        const float unbias = rows > 1 ? static_cast<float>(rows) / static_cast<float>(rows - 1) : 1.0f;
+        for (std::size_t c = 0; c < C; ++c) {
+            moving_mean(c) = m * moving_mean(c) + (1.0f - m) * mu[c];
+            moving_variance(c) = m * moving_variance(c) + (1.0f - m) * batch_var_[c] * unbias;
+        }
+    }
+
+    /// Training backward from g = d loss / d (normalised output before the clamp; the
+    /// caller has applied the clamp's mask). Writes dgamma, dbeta (when `affine`) and
+    /// dz (when not null). `z` is the input of the forward.
+    void backward_batch(const float* z, const float* g, std::size_t rows, float* dz, bool affine) {
+        const std::size_t C = channels();
+        const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+        partial_.assign(2 * chunks * C, 0.0f);
+        const float* mu = mean_.data();
+        const float* is = invstd_.data();
+        TYPENET_OMP(parallel for schedule(static) if (chunks > 1))
+        for (std::size_t k = 0; k < chunks; ++k) {
+            float* a = partial_.data() + 2 * k * C;
+            float* bsum = a + C;
+            const std::size_t r1 = std::min(rows, (k + 1) * chunk_rows);
+            for (std::size_t r = k * chunk_rows; r < r1; ++r) {
+                const float* zr = z + r * C;
+                const float* gr = g + r * C;
+                for (std::size_t c = 0; c < C; ++c) {
+                    a[c] += gr[c];
+                    bsum[c] += gr[c] * (zr[c] - mu[c]) * is[c];
+                }
+            }
+        }
+        sum_g_.assign(C, 0.0);
+        sum_gx_.assign(C, 0.0);
+        double* sum_g = sum_g_.data();
+        double* sum_gx = sum_gx_.data();
+        for (std::size_t k = 0; k < chunks; ++k)
+            for (std::size_t c = 0; c < C; ++c) {
+                sum_g[c] += partial_[2 * k * C + c];
+                sum_gx[c] += partial_[2 * k * C + C + c];
+            }
+        if (affine)
+            for (std::size_t c = 0; c < C; ++c) {
+                dbeta(c) = static_cast<float>(sum_g[c]);
+                dgamma(c) = static_cast<float>(sum_gx[c]);
+            }
+        if (!dz) return;
+        k1_.resize(C);
+        k2_.resize(C);
+        k3_.resize(C);
+        float* k1 = k1_.data();
+        float* k2 = k2_.data();
+        float* k3 = k3_.data();
+        const double inv_m = 1.0 / static_cast<double>(rows);
+        for (std::size_t c = 0; c < C; ++c) {
+            k1[c] = gamma(c) * is[c];
+            k2[c] = static_cast<float>(sum_g[c] * inv_m);
+            k3[c] = static_cast<float>(sum_gx[c] * inv_m);
+        }
+        TYPENET_OMP(parallel for schedule(static) if (rows * C > (1u << 15)))
+        for (std::size_t r = 0; r < rows; ++r) {
+            const float* zr = z + r * C;
+            const float* gr = g + r * C;
+            float* dr = dz + r * C;
+            for (std::size_t c = 0; c < C; ++c) {
+                const float xh = (zr[c] - mu[c]) * is[c];
+                dr[c] = k1[c] * (gr[c] - k2[c] - xh * k3[c]);
+            }
+        }
+    }
+
+    template <class F>
+    void visit_parameters(F& f, bool trainable) {
+        ParamRef g = param_ref("gamma", gamma, dgamma);
+        g.trainable = trainable && affine_trainable();
+        f(g);
+        ParamRef b = param_ref("beta", beta, dbeta);
+        b.trainable = trainable && affine_trainable();
+        f(b);
+    }
+    template <class F>
+    void visit_buffers(F& f) {
+        BufferRef m = buffer_ref("moving_mean", moving_mean);
+        f(m);
+        BufferRef v = buffer_ref("moving_variance", moving_variance);
+        f(v);
+    }
+
+    /// Batch mean and 1/sqrt(var + eps) of the last training forward.
+    const std::vector<float>& batch_mean() const noexcept { return mean_; }
+    const std::vector<float>& batch_invstd() const noexcept { return invstd_; }
+
+private:
+    /// Two-pass mean and (biased) variance per channel, in fixed row chunks.
+    void statistics(const float* z, std::size_t rows) {
+        const std::size_t C = channels();
+        const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+        partial_.assign(chunks * C, 0.0f);
+        TYPENET_OMP(parallel for schedule(static) if (chunks > 1))
+        for (std::size_t k = 0; k < chunks; ++k) {
+            float* s = partial_.data() + k * C;
+            const std::size_t r1 = std::min(rows, (k + 1) * chunk_rows);
+            for (std::size_t r = k * chunk_rows; r < r1; ++r)
+                for (std::size_t c = 0; c < C; ++c) s[c] += z[r * C + c];
+        }
+        mean_.assign(C, 0.0f);
+        for (std::size_t c = 0; c < C; ++c) {
+            double t = 0.0;
+            for (std::size_t k = 0; k < chunks; ++k) t += partial_[k * C + c];
+            mean_[c] = static_cast<float>(t / static_cast<double>(rows));
+        }
+        const float* mu = mean_.data();
+        std::fill(partial_.begin(), partial_.end(), 0.0f);
+        TYPENET_OMP(parallel for schedule(static) if (chunks > 1))
+        for (std::size_t k = 0; k < chunks; ++k) {
+            float* s = partial_.data() + k * C;
+            const std::size_t r1 = std::min(rows, (k + 1) * chunk_rows);
+            for (std::size_t r = k * chunk_rows; r < r1; ++r)
+                for (std::size_t c = 0; c < C; ++c) {
+                    const float d = z[r * C + c] - mu[c];
+                    s[c] += d * d;
+                }
+        }
+        batch_var_.assign(C, 0.0f);
+        invstd_.assign(C, 0.0f);
+        for (std::size_t c = 0; c < C; ++c) {
+            double t = 0.0;
+            for (std::size_t k = 0; k < chunks; ++k) t += partial_[k * C + c];
+            batch_var_[c] = static_cast<float>(t / static_cast<double>(rows));
+            invstd_[c] = 1.0f / std::sqrt(batch_var_[c] + epsilon);
+        }
+    }
+
+    std::vector<float> mean_, invstd_, batch_var_, k1_, k2_, k3_;
+    std::vector<double> sum_g_, sum_gx_;
+    std::vector<float> partial_;  ///< per-chunk partial sums, reused (grows once)
+};
+
+}  // namespace detail
+}  // namespace typenet

@@ -1,0 +1,251 @@
+/// @file layers/conv_bn.hpp
+/// `ConvBN<Act>`: a convolution without bias, batch normalisation and an optional
+/// ReLU6, computed together (MobileNetV2's building unit).
+///
+/// Three ways to run, chosen per pass:
+/// - **folded** (inference, frozen batch norm, or a frozen layer): batch norm with its
+///   moving statistics is folded into the convolution (w' = w * gamma / sqrt(var + eps)
+///   per output channel, b' = beta - mean * gamma / sqrt(var + eps)), and bias, ReLU6
+///   and a residual add are applied in the convolution kernel's store: one pass over
+///   the output. Backward (when the convolution trains under a frozen batch norm) uses
+///   the folded weights for the input gradient and scales the weight gradient back.
+/// - **batch statistics** (a training step with batch norm trainable, mode Auto): the
+///   convolution output is kept, normalised with the batch's statistics, and the
+///   moving averages are updated.
+/// - **moving statistics, unfolded**: the rare case of a backward pass that must give
+///   gamma and beta gradients outside training (gradient checks).
+/// The folded weights are recomputed only when the parameters may have changed (after
+/// a trainable backward, or any visit of the parameters).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "typenet/core/layer.hpp"
+#include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/workspace.hpp"
+#include "typenet/layers/batch_norm_core.hpp"
+#include "typenet/layers/clamp.hpp"
+#include "typenet/layers/conv_op.hpp"
+#include "typenet/layers/linear.hpp"
+#include "typenet/layers/relu6.hpp"
+
+namespace typenet {
+
+/// Convolution (spec given at run time) + batch norm + activation `Act` (Linear or ReLU6).
+template <class Act = ReLU6>
+class ConvBN {
+    static_assert(std::is_same_v<Act, Linear> || std::is_same_v<Act, ReLU6>,
+                  "typenet: ConvBN supports the activations Linear and ReLU6");
+
+public:
+    static constexpr std::size_t input_rank = 4;
+    static constexpr std::size_t output_rank = 4;
+    static constexpr float lo = std::is_same_v<Act, ReLU6> ? 0.0f : -std::numeric_limits<float>::infinity();
+    static constexpr float hi = std::is_same_v<Act, ReLU6> ? 6.0f : std::numeric_limits<float>::infinity();
+
+    explicit ConvBN(detail::ConvSpec spec = {}, float epsilon = 1e-3f) : op_(spec) { bn_.epsilon = epsilon; }
+
+    std::string name() const { return "ConvBN"; }
+    std::string config() const {
+        return op_.spec.describe() + " bn eps " + std::to_string(bn_.epsilon) +
+               (std::is_same_v<Act, ReLU6> ? " relu6" : " linear");
+    }
+
+    /// Change the convolution's settings (before `build`).
+    void set_spec(const detail::ConvSpec& s) { op_.spec = s; }
+    const detail::ConvSpec& spec() const noexcept { return op_.spec; }
+    void set_batchnorm_mode(BatchNormMode m) noexcept {
+        bn_.mode = m;
+        dirty_ = true;
+    }
+    BatchNormMode batchnorm_mode() const noexcept { return bn_.mode; }
+
+    Shape<4> output_shape(const Shape<4>& in) const { return op_.output_shape(in, "ConvBN"); }
+
+    void build(const Shape<4>& in, Rng& rng) {
+        op_.build(in[3], rng);
+        bn_.build(op_.out_channels());
+        dirty_ = true;
+    }
+
+    void forward(const Tensor<4>& x, Tensor<4>& y, const Context& ctx) {
+        forward_raw(x.data(), shape_of(x), y.data(), nullptr, ctx);
+    }
+    void backward(const Tensor<4>& x, const Tensor<4>& y, const Tensor<4>& dy, Tensor<4>* dx, const Context& ctx) {
+        backward_raw(x.data(), shape_of(x), y.data(), dy.data(), dx ? dx->data() : nullptr, ctx);
+    }
+
+    /// Forward on raw NHWC buffers; `residual` (output-shaped, or null) is added
+    /// before the activation.
+    void forward_raw(const float* x, const Shape<4>& in, float* y, const float* residual, const Context& ctx) {
+        geom_ = op_.geometry(in, "ConvBN");
+        const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
+        path_ = bn_.batch_statistics(ctx.training, ctx.trainable)                      ? Path::batch
+                : (ctx.backward && ctx.trainable && bn_.affine_trainable()) ? Path::moving
+                                                                                        : Path::folded;
+        if (path_ == Path::folded) {
+            refold();
+            kernels::Epilogue ep;
+            ep.bias = shift_.data();
+            ep.residual = residual;
+            ep.lo = lo;
+            ep.hi = hi;
+            op_.forward(geom_, x, folded_.data(), y, ep);
+            return;
+        }
+        z_.resize(rows * C);
+        op_.forward(geom_, x, op_.kernel.data(), z_.data());
+        if (path_ == Path::batch) {
+            bn_.forward_batch(z_.data(), rows, y, residual, lo, hi);
+        } else {
+            refold();
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t c = 0; c < C; ++c) {
+                    float v = z_[r * C + c] * scale_[c] + shift_[c];
+                    if (residual) v += residual[r * C + c];
+                    y[r * C + c] = std::min(std::max(v, lo), hi);
+                }
+        }
+    }
+
+    /// Backward on raw buffers, after `forward_raw` on the same input. `y` is the
+    /// forward's output, `dy` its gradient; writes `dx` when not null.
+    void backward_raw(const float* x, const Shape<4>& in, const float* y, const float* dy, float* dx,
+                      const Context& ctx) {
+        const auto g = op_.geometry(in, "ConvBN");
+        const std::size_t rows = g.n * g.oh * g.ow, C = op_.out_channels();
+        // Gradient before the activation.
+        const float* gp = dy;
+        if constexpr (std::is_same_v<Act, ReLU6>) {
+            g_.resize(rows * C);
+            detail::clamp_gradient(y, dy, g_.data(), rows * C, lo, hi);
+            gp = g_.data();
+        }
+        const bool train_conv = ctx.trainable;
+        if (path_ == Path::folded) {
+            if (train_conv) {
+                op_.backward_weight(g, x, gp, op_.dkernel.data());
+                scale_kernel_gradient();
+            }
+            if (dx) op_.backward_input(g, gp, folded_.data(), dx);
+        } else {
+            dz_.resize(rows * C);
+            const bool affine = ctx.trainable && bn_.affine_trainable();
+            if (path_ == Path::batch) {
+                bn_.backward_batch(z_.data(), gp, rows, dz_.data(), affine);
+            } else {
+                // y = clamp(z * scale + shift): dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g
+                std::vector<double> sg(C, 0.0), sgx(C, 0.0);
+                for (std::size_t r = 0; r < rows; ++r)
+                    for (std::size_t c = 0; c < C; ++c) {
+                        sg[c] += gp[r * C + c];
+                        sgx[c] += static_cast<double>(gp[r * C + c]) * (z_[r * C + c] - bn_.moving_mean(c));
+                        dz_[r * C + c] = gp[r * C + c] * scale_[c];
+                    }
+                if (affine)
+                    for (std::size_t c = 0; c < C; ++c) {
+                        bn_.dbeta(c) = static_cast<float>(sg[c]);
+                        bn_.dgamma(c) = static_cast<float>(
+                            sgx[c] / std::sqrt(static_cast<double>(bn_.moving_variance(c)) + bn_.epsilon));
+                    }
+            }
+            if (train_conv) op_.backward_weight(g, x, dz_.data(), op_.dkernel.data());
+            if (dx) op_.backward_input(g, dz_.data(), op_.kernel.data(), dx);
+        }
+        if (train_conv) dirty_ = true;  // an update follows
+    }
+
+    template <class F>
+    void visit_parameters(F&& f) {
+        dirty_ = true;
+        ParamRef k = param_ref(op_.spec.depthwise ? "depthwise_weights" : "weights", op_.kernel, op_.dkernel);
+        f(k);
+        auto named = [&f](auto& r) {
+            r.name = "BatchNorm/" + r.name;
+            f(r);
+        };
+        bn_.visit_parameters(named, true);
+    }
+    template <class F>
+    void visit_buffers(F&& f) {
+        dirty_ = true;
+        auto named = [&f](BufferRef& r) {
+            r.name = "BatchNorm/" + r.name;
+            f(r);
+        };
+        bn_.visit_buffers(named);
+    }
+
+    /// Convolution kernel (HWIO, or [k, k, C, 1] depthwise) and batch-norm state.
+    Tensor<4>& kernel() noexcept { return op_.kernel; }
+    detail::BatchNormCore& batchnorm() noexcept {
+        dirty_ = true;
+        return bn_;
+    }
+    std::size_t out_channels() const noexcept { return op_.out_channels(); }
+
+    /// The folded kernel and bias of the moving-statistics form (for tests and export).
+    const std::vector<float>& folded_kernel() {
+        refold();
+        return folded_;
+    }
+    const std::vector<float>& folded_bias() {
+        refold();
+        return shift_;
+    }
+
+private:
+    enum class Path { folded, batch, moving };
+
+    /// Recompute scale/shift and the folded kernel when the parameters may have changed.
+    void refold() {
+        if (!dirty_ && !folded_.empty()) return;
+        const std::size_t C = op_.out_channels();
+        scale_.resize(C);
+        shift_.resize(C);
+        bn_.fold(scale_.data(), shift_.data());
+        folded_.resize(op_.kernel.size());
+        const float* w = op_.kernel.data();
+        float* f = folded_.data();
+        const float* s = scale_.data();
+        const std::size_t n = op_.kernel.size();
+        // The output channel is the last axis of HWIO, the channel axis (third) of
+        // [k, k, C, 1]: in both layouts the kernel is rows of C values, one per channel.
+        for (std::size_t o = 0; o < n; o += C)
+            for (std::size_t c = 0; c < C; ++c) f[o + c] = w[o + c] * s[c];
+        dirty_ = false;
+    }
+    /// d loss / d w = d loss / d w' * scale (w' = w * scale per output channel).
+    void scale_kernel_gradient() {
+        const std::size_t C = op_.out_channels();
+        float* d = op_.dkernel.data();
+        const float* s = scale_.data();
+        for (std::size_t o = 0; o < op_.dkernel.size(); o += C)
+            for (std::size_t c = 0; c < C; ++c) d[o + c] *= s[c];
+    }
+
+    detail::ConvOp op_;
+    detail::BatchNormCore bn_;
+    kernels::ConvGeometry geom_{};
+    Path path_ = Path::folded;
+    bool dirty_ = true;
+    std::vector<float> folded_, scale_, shift_;
+    std::vector<float> z_, g_, dz_;  ///< pre-norm output, masked gradient, its input gradient
+};
+
+/// `ConvBN` with its convolution fixed at compile time: `Filters` outputs, square
+/// `Kernel`, `Stride`, TensorFlow SAME padding.
+template <std::size_t Filters, std::size_t Kernel, std::size_t Stride, class Act = ReLU6>
+class Conv2DBN : public ConvBN<Act> {
+public:
+    Conv2DBN() : ConvBN<Act>(detail::ConvSpec{Filters, Kernel, Stride, Padding::Same, false}) {}
+    std::string name() const { return "Conv2DBN"; }
+};
+
+}  // namespace typenet

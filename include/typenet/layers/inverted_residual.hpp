@@ -1,0 +1,152 @@
+/// @file layers/inverted_residual.hpp
+/// `InvertedResidual<Expansion, OutChannels, Stride>`: MobileNetV2's block.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "typenet/core/layer.hpp"
+#include "typenet/layers/conv_bn.hpp"
+
+namespace typenet {
+
+/// expand 1x1 (to Expansion x input channels) + BN + ReLU6, depthwise 3x3 with
+/// stride `Stride` + BN + ReLU6, project 1x1 (to `OutChannels`) + BN (linear
+/// bottleneck), and the input added to the output when the stride is 1 and the
+/// channel counts are equal. With Expansion 1 there is no expand convolution.
+///
+/// Memory: when no backward follows (inference, frozen backbone) the expanded and
+/// depthwise tensors live in the model's shared scratch buffers (one set for the
+/// whole model); otherwise the block keeps its own for the backward pass.
+template <std::size_t Expansion, std::size_t OutChannels, std::size_t Stride>
+class InvertedResidual {
+    static_assert(Expansion >= 1 && OutChannels >= 1 && (Stride == 1 || Stride == 2),
+                  "typenet: InvertedResidual needs Expansion >= 1, OutChannels >= 1, stride 1 or 2");
+
+public:
+    static constexpr std::size_t input_rank = 4;
+    static constexpr std::size_t output_rank = 4;
+    static constexpr bool has_expand = Expansion != 1;
+
+    InvertedResidual()
+        : expand_(detail::ConvSpec{0, 1, 1, Padding::Same, false}),
+          depthwise_(detail::ConvSpec{0, 3, Stride, Padding::Same, true}),
+          project_(detail::ConvSpec{OutChannels, 1, 1, Padding::Same, false}) {}
+
+    std::string name() const { return "InvertedResidual"; }
+    std::string config() const {
+        return "t=" + std::to_string(Expansion) + " c=" + std::to_string(OutChannels) + " s=" + std::to_string(Stride);
+    }
+
+    Shape<4> output_shape(const Shape<4>& in) const {
+        if (in_channels_ && in[3] != in_channels_)
+            throw shape_error("InvertedResidual: input has " + std::to_string(in[3]) +
+                              " channels, the block was built for " + std::to_string(in_channels_));
+        const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
+        const Shape<4> d = depthwise_.output_shape(e);
+        return {d[0], d[1], d[2], OutChannels};
+    }
+
+    void build(const Shape<4>& in, Rng& rng) {
+        in_channels_ = in[3];
+        const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
+        if constexpr (has_expand) {
+            expand_.set_spec(detail::ConvSpec{in[3] * Expansion, 1, 1, Padding::Same, false});
+            expand_.build(in, rng);
+        }
+        depthwise_.build(e, rng);
+        project_.build(depthwise_.output_shape(e), rng);
+    }
+
+    /// Is the skip connection used (stride 1 and equal channels)?
+    bool residual() const noexcept { return Stride == 1 && in_channels_ == OutChannels; }
+
+    void forward(const Tensor<4>& x, Tensor<4>& y, const Context& ctx) {
+        const Shape<4> in = shape_of(x);
+        const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
+        const Shape<4> d = depthwise_.output_shape(e);
+        const std::size_t ne = shape_size(e), nd = shape_size(d);
+        float* eb;
+        float* db;
+        if (ctx.backward || !ctx.scratch) {
+            if constexpr (has_expand) ensure_shape(e_, e);
+            ensure_shape(d_, d);
+            eb = has_expand ? e_.data() : nullptr;
+            db = d_.data();
+        } else {
+            eb = has_expand ? ctx.scratch->buffer(0, ne) : nullptr;
+            db = ctx.scratch->buffer(1, nd);
+        }
+        const float* ein = x.data();
+        if constexpr (has_expand) {
+            expand_.forward_raw(x.data(), in, eb, nullptr, ctx);
+            ein = eb;
+        }
+        depthwise_.forward_raw(ein, e, db, nullptr, ctx);
+        project_.forward_raw(db, d, y.data(), residual() ? x.data() : nullptr, ctx);
+    }
+
+    void backward(const Tensor<4>& x, const Tensor<4>& y, const Tensor<4>& dy, Tensor<4>* dx, const Context& ctx) {
+        const Shape<4> in = shape_of(x);
+        const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
+        const Shape<4> d = depthwise_.output_shape(e);
+        ensure_shape(gd_, d);
+        project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd_.data(), ctx);
+        if constexpr (has_expand) {
+            ensure_shape(ge_, e);
+            depthwise_.backward_raw(e_.data(), e, d_.data(), gd_.data(), ge_.data(), ctx);
+            expand_.backward_raw(x.data(), in, e_.data(), ge_.data(), dx ? dx->data() : nullptr, ctx);
+        } else {
+            depthwise_.backward_raw(x.data(), e, d_.data(), gd_.data(), dx ? dx->data() : nullptr, ctx);
+        }
+        if (dx && residual()) {
+            float* g = dx->data();
+            const float* s = dy.data();
+            for (std::size_t i = 0; i < dx->size(); ++i) g[i] += s[i];
+        }
+    }
+
+    template <class F>
+    void visit_parameters(F&& f) {
+        auto prefixed = [&](const char* prefix) {
+            return [&f, prefix](ParamRef& p) {
+                p.name = std::string(prefix) + "/" + p.name;
+                f(p);
+            };
+        };
+        if constexpr (has_expand) expand_.visit_parameters(prefixed("expand"));
+        depthwise_.visit_parameters(prefixed("depthwise"));
+        project_.visit_parameters(prefixed("project"));
+    }
+    template <class F>
+    void visit_buffers(F&& f) {
+        auto prefixed = [&](const char* prefix) {
+            return [&f, prefix](BufferRef& b) {
+                b.name = std::string(prefix) + "/" + b.name;
+                f(b);
+            };
+        };
+        if constexpr (has_expand) expand_.visit_buffers(prefixed("expand"));
+        depthwise_.visit_buffers(prefixed("depthwise"));
+        project_.visit_buffers(prefixed("project"));
+    }
+
+    void set_batchnorm_mode(BatchNormMode m) {
+        expand_.set_batchnorm_mode(m);
+        depthwise_.set_batchnorm_mode(m);
+        project_.set_batchnorm_mode(m);
+    }
+
+    ConvBN<ReLU6>& expand() noexcept { return expand_; }
+    ConvBN<ReLU6>& depthwise() noexcept { return depthwise_; }
+    ConvBN<Linear>& project() noexcept { return project_; }
+
+private:
+    std::size_t in_channels_ = 0;
+    ConvBN<ReLU6> expand_, depthwise_;
+    ConvBN<Linear> project_;
+    Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward
+    Tensor<4> ge_, gd_;  ///< their gradients
+};
+
+}  // namespace typenet

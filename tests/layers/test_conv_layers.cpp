@@ -1,0 +1,497 @@
+// Convolution, batch norm, pooling and block layers: forward against naive loops
+// (TensorFlow padding written out by hand here), gradient checks, batch-norm modes.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "test_util.hpp"
+#include "typenet/typenet.hpp"
+
+using namespace typenet;
+
+namespace {
+// TF SAME padding by hand: out = ceil(in / s), total = max((out-1)*s + k - in, 0), before = total / 2.
+std::size_t same_pad_before(std::size_t in, std::size_t k, std::size_t s) {
+    const std::size_t out = (in + s - 1) / s;
+    const long total = std::max<long>(long((out - 1) * s + k) - long(in), 0);
+    return std::size_t(total / 2);
+}
+
+// Naive NHWC convolution, HWIO weights, double accumulation.
+Tensor<4> naive_conv(const Tensor<4>& x, const Tensor<4>& w, std::size_t s, bool same, bool depthwise) {
+    const std::size_t n = x.shape()[0], h = x.shape()[1], wd = x.shape()[2], c = x.shape()[3];
+    const std::size_t k = w.shape()[0], co = depthwise ? c : w.shape()[3];
+    const std::size_t oh = same ? (h + s - 1) / s : (h - k) / s + 1, ow = same ? (wd + s - 1) / s : (wd - k) / s + 1;
+    const std::size_t pt = same ? same_pad_before(h, k, s) : 0, pl = same ? same_pad_before(wd, k, s) : 0;
+    Tensor<4> y = zeros<4>({n, oh, ow, co});
+    for (std::size_t b = 0; b < n; ++b)
+        for (std::size_t i = 0; i < oh; ++i)
+            for (std::size_t j = 0; j < ow; ++j)
+                for (std::size_t o = 0; o < co; ++o) {
+                    double acc = 0;
+                    for (std::size_t di = 0; di < k; ++di)
+                        for (std::size_t dj = 0; dj < k; ++dj) {
+                            const long r = long(i * s + di) - long(pt), q = long(j * s + dj) - long(pl);
+                            if (r < 0 || q < 0 || r >= long(h) || q >= long(wd)) continue;
+                            if (depthwise) acc += double(x(b, r, q, o)) * w(di, dj, o, 0);
+                            else
+                                for (std::size_t ci = 0; ci < c; ++ci) acc += double(x(b, r, q, ci)) * w(di, dj, ci, o);
+                        }
+                    y(b, i, j, o) = float(acc);
+                }
+    return y;
+}
+
+template <class L>
+Tensor<4> run(L& l, const Tensor<4>& x, Context ctx = {}) {
+    Tensor<4> y(l.output_shape(shape_of(x)));
+    l.forward(x, y, ctx);
+    return y;
+}
+}  // namespace
+
+TEST_CASE("Conv2D matches a naive convolution: SAME (asymmetric for stride 2) and VALID") {
+    Rng rng(1);
+    {
+        Conv2D<5, 3, 2, Padding::Same, false> conv;  // 224-like even input: pad 0 top/left, 1 bottom/right
+        Tensor<4> x = random_tensor<4>({2, 8, 8, 3}, rng);
+        conv.build(shape_of(x), rng);
+        CHECK(conv.output_shape(shape_of(x)) == Shape<4>{2, 4, 4, 5});
+        CHECK(same_pad_before(8, 3, 2) == 0);
+        CHECK(test::max_abs_diff(run(conv, x), naive_conv(x, conv.kernel(), 2, true, false)) < 1e-5);
+        // The last output row reads input rows 6, 7 and the padding row 8 (bottom pad):
+        // changing input row 0 must not change output row 0's dependence on a row above.
+    }
+    {
+        Conv2D<4, 3, 1, Padding::Valid> conv;
+        Tensor<4> x = random_tensor<4>({1, 7, 6, 2}, rng);
+        conv.build(shape_of(x), rng);
+        conv.bias() = xt::xtensor<float, 1>({0.5f, -0.5f, 1.0f, 0.0f});
+        Tensor<4> ref = naive_conv(x, conv.kernel(), 1, false, false);
+        for (std::size_t i = 0; i < ref.size(); ++i) ref.data()[i] += conv.bias()(i % 4);
+        CHECK(test::max_abs_diff(run(conv, x), ref) < 1e-5);
+    }
+    {
+        Conv2D<6, 1, 1> conv;  // 1x1: the gemm path
+        Tensor<4> x = random_tensor<4>({3, 5, 5, 7}, rng);
+        conv.build(shape_of(x), rng);
+        CHECK(test::max_abs_diff(run(conv, x), naive_conv(x, conv.kernel(), 1, true, false)) < 1e-5);
+    }
+    {
+        Conv2D<3, 3, 2> conv;  // odd input, stride 2: total pad 2, 1 each side
+        Tensor<4> x = random_tensor<4>({1, 7, 7, 2}, rng);
+        conv.build(shape_of(x), rng);
+        CHECK(same_pad_before(7, 3, 2) == 1);
+        CHECK(test::max_abs_diff(run(conv, x), naive_conv(x, conv.kernel(), 2, true, false)) < 1e-5);
+    }
+}
+
+TEST_CASE("DepthwiseConv2D matches a naive depthwise convolution") {
+    Rng rng(2);
+    for (std::size_t s : {1u, 2u}) {
+        DepthwiseConv2D<3, 1, Padding::Same, false> dw1;
+        DepthwiseConv2D<3, 2, Padding::Same, false> dw2;
+        Tensor<4> x = random_tensor<4>({2, 6, 6, 17}, rng);
+        if (s == 1) {
+            dw1.build(shape_of(x), rng);
+            CHECK(test::max_abs_diff(run(dw1, x), naive_conv(x, dw1.kernel(), 1, true, true)) < 1e-5);
+        } else {
+            dw2.build(shape_of(x), rng);
+            CHECK(test::max_abs_diff(run(dw2, x), naive_conv(x, dw2.kernel(), 2, true, true)) < 1e-5);
+        }
+    }
+}
+
+TEST_CASE("convolution layers: gradient checks") {
+    Rng rng(3);
+    GradientCheckOptions o;
+    o.max_checks = 60;
+    {
+        Conv2D<4, 3, 2> conv;
+        Tensor<4> x = random_tensor<4>({2, 6, 6, 3}, rng);
+        conv.build(shape_of(x), rng);
+        auto r = check_layer_gradients(conv, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+    }
+    {
+        Conv2D<3, 3, 1, Padding::Valid> conv;
+        Tensor<4> x = random_tensor<4>({1, 5, 5, 2}, rng);
+        conv.build(shape_of(x), rng);
+        auto r = check_layer_gradients(conv, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+    }
+    {
+        Conv2D<5, 1, 1> conv;
+        Tensor<4> x = random_tensor<4>({2, 3, 3, 4}, rng);
+        conv.build(shape_of(x), rng);
+        auto r = check_layer_gradients(conv, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+    }
+    {
+        DepthwiseConv2D<3, 2> dw;
+        Tensor<4> x = random_tensor<4>({2, 6, 5, 3}, rng);
+        dw.build(shape_of(x), rng);
+        auto r = check_layer_gradients(dw, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+    }
+    {
+        DepthwiseConv2D<3, 1> dw;
+        Tensor<4> x = random_tensor<4>({1, 4, 4, 9}, rng);
+        dw.build(shape_of(x), rng);
+        auto r = check_layer_gradients(dw, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+    }
+    {
+        GlobalAveragePooling2D gap;
+        Tensor<4> x = random_tensor<4>({2, 3, 3, 5}, rng);
+        auto r = check_layer_gradients(gap, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+        Tensor<2> y({2, 5});
+        gap.forward(x, y, Context{});
+        double s = 0;
+        for (std::size_t i = 0; i < 3; ++i)
+            for (std::size_t j = 0; j < 3; ++j) s += x(1, i, j, 4);
+        CHECK(y(1, 4) == doctest::Approx(s / 9).epsilon(1e-6));
+    }
+    {
+        Rescaling<2.0f, -1.0f> rs;
+        Tensor<4> x = random_tensor<4>({1, 2, 2, 3}, rng, 0, 1);
+        auto r = check_layer_gradients(rs, x, o);
+        CHECK_MESSAGE(r.ok, r.report());
+    }
+}
+
+TEST_CASE("BatchNormalization: training statistics, moving averages, eval form, gradients") {
+    Rng rng(4);
+    BatchNormalization bn;
+    Tensor<4> x = random_tensor<4>({4, 3, 3, 2}, rng, -2, 3);
+    bn.build(shape_of(x), rng);
+    bn.gamma() = xt::xtensor<float, 1>({1.5f, 0.5f});
+    bn.beta() = xt::xtensor<float, 1>({0.1f, -0.2f});
+    Context train;
+    train.training = true;
+    Tensor<4> y = run(bn, x, train);
+    // Per channel: mean 0 / var 1 before gamma/beta.
+    for (std::size_t c = 0; c < 2; ++c) {
+        double m = 0, v = 0, ym = 0;
+        for (std::size_t i = 0; i < 36; ++i) m += x.data()[i * 2 + c];
+        m /= 36;
+        for (std::size_t i = 0; i < 36; ++i) v += std::pow(x.data()[i * 2 + c] - m, 2);
+        v /= 36;
+        for (std::size_t i = 0; i < 36; ++i) ym += y.data()[i * 2 + c];
+        CHECK(ym / 36 == doctest::Approx(bn.beta()(c)).epsilon(1e-5));
+        const double expected_y0 = bn.gamma()(c) * (x.data()[c] - m) / std::sqrt(v + 1e-3) + bn.beta()(c);
+        CHECK(y.data()[c] == doctest::Approx(expected_y0).epsilon(1e-4));
+        // moving averages: 0.99 * initial + 0.01 * batch (variance unbiased)
+        CHECK(bn.moving_mean()(c) == doctest::Approx(0.01 * m).epsilon(1e-4));
+        CHECK(bn.moving_variance()(c) == doctest::Approx(0.99 + 0.01 * v * 36 / 35).epsilon(1e-4));
+    }
+    // Eval: moving statistics.
+    Tensor<4> ye = run(bn, x, Context{.training = false});
+    const double expected = bn.gamma()(0) * (x(0, 0, 0, 0) - bn.moving_mean()(0)) /
+                                std::sqrt(bn.moving_variance()(0) + 1e-3) + bn.beta()(0);
+    CHECK(ye(0, 0, 0, 0) == doctest::Approx(expected).epsilon(1e-5));
+
+    // Every output moves with every input in training mode: float finite differences
+    // carry ~1e-4 of noise (the exact check against double arithmetic is below).
+    GradientCheckOptions o;
+    o.training = true;
+    o.max_checks = 72;
+    o.tolerance = 5e-3;
+
+    auto r = check_layer_gradients(bn, x, o);
+    CHECK_MESSAGE(r.ok, r.report());
+    o.training = false;
+    auto re = check_layer_gradients(bn, x, o);
+    CHECK_MESSAGE(re.ok, re.report());
+}
+
+TEST_CASE("BatchNormalization: training backward equals a double-precision reference") {
+    Rng rng(14);
+    const std::size_t R = 36, C = 3;
+    Tensor<2> x = random_tensor<2>({R, C}, rng, -2, 3);
+    BatchNormalization bn;
+    bn.build(Shape<2>{R, C}, rng);
+    bn.gamma() = xt::xtensor<float, 1>({1.5f, 0.5f, -0.7f});
+    bn.beta() = xt::xtensor<float, 1>({0.1f, -0.2f, 0.3f});
+    Context ctx;
+    ctx.training = true;
+    Tensor<2> y({R, C}), dx({R, C});
+    bn.forward(x, y, ctx);
+    Tensor<2> r = random_tensor<2>({R, C}, rng);
+    bn.backward(x, y, r, &dx, ctx);
+    // f(x) = sum r * (gamma (x - mean) / sqrt(var + eps) + beta), all in double,
+    // differentiated by central differences with a tiny step.
+    auto f = [&](const std::vector<double>& xv) {
+        double s = 0;
+        for (std::size_t c = 0; c < C; ++c) {
+            double mu = 0, var = 0;
+            for (std::size_t i = 0; i < R; ++i) mu += xv[i * C + c];
+            mu /= R;
+            for (std::size_t i = 0; i < R; ++i) var += (xv[i * C + c] - mu) * (xv[i * C + c] - mu);
+            var /= R;
+            for (std::size_t i = 0; i < R; ++i)
+                s += r(i, c) * (bn.gamma()(c) * (xv[i * C + c] - mu) / std::sqrt(var + 1e-3) + bn.beta()(c));
+        }
+        return s;
+    };
+    std::vector<double> xv(x.begin(), x.end());
+    double worst = 0;
+    for (std::size_t k = 0; k < R * C; ++k) {
+        auto a = xv, b = xv;
+        a[k] += 1e-6;
+        b[k] -= 1e-6;
+        worst = std::max(worst, std::abs((f(a) - f(b)) / 2e-6 - dx.data()[k]));
+    }
+    CHECK(worst < 1e-5);
+    // gamma / beta gradients: sum r * x_hat and sum r
+    for (std::size_t c = 0; c < C; ++c) {
+        double mu = 0, var = 0, sg = 0, sb = 0;
+        for (std::size_t i = 0; i < R; ++i) mu += xv[i * C + c];
+        mu /= R;
+        for (std::size_t i = 0; i < R; ++i) var += (xv[i * C + c] - mu) * (xv[i * C + c] - mu);
+        var /= R;
+        for (std::size_t i = 0; i < R; ++i) {
+            sg += r(i, c) * (xv[i * C + c] - mu) / std::sqrt(var + 1e-3);
+            sb += r(i, c);
+        }
+        std::vector<ParamRef> ps;
+        bn.visit_parameters([&](ParamRef& p) { ps.push_back(p); });
+        CHECK(ps[0].grad[c] == doctest::Approx(sg).epsilon(1e-5));
+        CHECK(ps[1].grad[c] == doctest::Approx(sb).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("BatchNormalization Frozen: moving statistics unchanged by a training step, gamma/beta frozen") {
+    Sequential<Dense<6>, BatchNormalization, Dense<2, Softmax>> m;
+    m.build({3});
+    m.layer<1>().set_mode(BatchNormMode::Frozen);
+    Rng rng(5);
+    Tensor<2> x = random_tensor<2>({8, 3}, rng);
+    Tensor<2> y = test::one_hot({0, 1, 0, 1, 0, 1, 0, 1}, 2);
+    const Tensor<1> mm = m.layer<1>().moving_mean(), mv = m.layer<1>().moving_variance();
+    const Tensor<1> g = m.layer<1>().gamma();
+    const Tensor<2> k0 = m.layer<0>().kernel();
+    Adam opt(0.1f);
+    CategoricalCrossentropy<> loss;
+    train_step(m, loss, opt, x, y);
+    CHECK(test::max_abs_diff(m.layer<1>().moving_mean(), mm) == 0.0);
+    CHECK(test::max_abs_diff(m.layer<1>().moving_variance(), mv) == 0.0);
+    CHECK(test::max_abs_diff(m.layer<1>().gamma(), g) == 0.0);
+    CHECK(test::max_abs_diff(m.layer<0>().kernel(), k0) > 0.0);  // neighbours still train
+    // Auto mode does update them
+    m.layer<1>().set_mode(BatchNormMode::Auto);
+    train_step(m, loss, opt, x, y);
+    CHECK(test::max_abs_diff(m.layer<1>().moving_mean(), mm) > 0.0);
+    CHECK(test::max_abs_diff(m.layer<1>().gamma(), g) > 0.0);
+}
+
+TEST_CASE("ConvBN: folded equals convolution followed by batch norm, within 1e-4") {
+    Rng rng(6);
+    for (bool depthwise : {false, true}) {
+        ConvBN<ReLU6> cb(detail::ConvSpec{8, 3, 2, Padding::Same, depthwise});
+        Tensor<4> x = random_tensor<4>({2, 8, 8, 8}, rng);
+        cb.build(shape_of(x), rng);
+        auto& bn = cb.batchnorm();
+        for (std::size_t c = 0; c < 8; ++c) {
+            bn.gamma(c) = rng.uniform(0.5f, 2.0f);
+            bn.beta(c) = rng.uniform(-1, 1);
+            bn.moving_mean(c) = rng.uniform(-0.5f, 0.5f);
+            bn.moving_variance(c) = rng.uniform(0.2f, 3.0f);
+        }
+        Context eval;
+        eval.training = false;
+        eval.backward = false;
+        Tensor<4> folded = run(cb, x, eval);
+        Tensor<4> z = naive_conv(x, cb.kernel(), 2, true, depthwise);
+        double worst = 0;
+        for (std::size_t i = 0; i < z.size(); ++i) {
+            const std::size_t c = i % 8;
+            double v = bn.gamma(c) * (z.data()[i] - bn.moving_mean(c)) / std::sqrt(bn.moving_variance(c) + 1e-3) +
+                       bn.beta(c);
+            v = std::min(std::max(v, 0.0), 6.0);
+            worst = std::max(worst, std::abs(v - folded.data()[i]));
+        }
+        CHECK(worst < 1e-4);
+    }
+}
+
+TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (frozen BN) paths") {
+    Rng rng(7);
+    GradientCheckOptions o;
+    o.max_checks = 50;
+    o.tolerance = 5e-3;  // batch norm: see the BatchNormalization test
+    {
+        ConvBN<Linear> cb(detail::ConvSpec{6, 1, 1, Padding::Same, false});
+        Tensor<4> x = random_tensor<4>({3, 4, 4, 5}, rng);
+        cb.build(shape_of(x), rng);
+        o.training = true;
+        auto r = check_layer_gradients(cb, x, o);
+        CHECK_MESSAGE(r.ok, "batch: " << r.report());
+        o.training = false;
+        auto rm = check_layer_gradients(cb, x, o);
+        CHECK_MESSAGE(rm.ok, "moving: " << rm.report());
+        cb.set_batchnorm_mode(BatchNormMode::Frozen);
+        auto rf = check_layer_gradients(cb, x, o);
+        CHECK_MESSAGE(rf.ok, "frozen: " << rf.report());
+    }
+    {
+        ConvBN<Linear> dw(detail::ConvSpec{0, 3, 2, Padding::Same, true});
+        Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
+        dw.build(shape_of(x), rng);
+        o.training = true;
+        auto r = check_layer_gradients(dw, x, o);
+        CHECK_MESSAGE(r.ok, "depthwise batch: " << r.report());
+        dw.set_batchnorm_mode(BatchNormMode::Frozen);
+        auto rf = check_layer_gradients(dw, x, o);
+        CHECK_MESSAGE(rf.ok, "depthwise frozen: " << rf.report());
+    }
+}
+
+namespace {
+// Batch-norm parameters that keep every ReLU6 input inside (0, 6), far from its kinks:
+// finite differences through a chain of kinks are meaningless, and the masks themselves
+// are checked on single layers above.
+template <class L>
+void away_from_relu6_kinks(L& l) {
+    l.visit_parameters([](ParamRef& p) {
+        const bool projection = p.name.find("project") != std::string::npos;
+        if (p.name.find("BatchNorm/gamma") != std::string::npos) std::fill(p.value, p.value + p.size, 0.5f);
+        if (p.name.find("BatchNorm/beta") != std::string::npos)
+            std::fill(p.value, p.value + p.size, projection ? 0.0f : 3.0f);
+    });
+}
+// Depthwise ConvBN layers with the stride fixed at compile time, to build the same
+// block out of generic parts.
+template <std::size_t S>
+struct DepthwiseBN : ConvBN<ReLU6> {
+    DepthwiseBN() : ConvBN<ReLU6>(detail::ConvSpec{0, 3, S, Padding::Same, true}) {}
+};
+// Copy parameters from `a` to `b` (same visiting order and sizes).
+template <class A, class B>
+void copy_weights(A& a, B& b) {
+    std::vector<ParamRef> pa, pb;
+    a.visit_parameters([&](ParamRef& p) { pa.push_back(p); });
+    b.visit_parameters([&](ParamRef& p) { pb.push_back(p); });
+    REQUIRE(pa.size() == pb.size());
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+        REQUIRE(pa[i].size == pb[i].size);
+        std::copy(pa[i].value, pa[i].value + pa[i].size, pb[i].value);
+    }
+    b.visit_parameters([](ParamRef&) {});
+}
+// Forward + backward of both; outputs, input gradients and parameter gradients must agree.
+template <class A, class B>
+void same_gradients(A& a, B& b, const Tensor<4>& x, bool training) {
+    Context ctx;
+    ctx.training = training;
+    Tensor<4> ya(a.output_shape(shape_of(x))), yb = ya;
+    a.forward(x, ya, ctx);
+    b.forward(x, yb, ctx);
+    CHECK(test::max_abs_diff(ya, yb) < 1e-6);
+    Rng rng(5);
+    Tensor<4> r = random_tensor<4>(shape_of(ya), rng);
+    Tensor<4> da(shape_of(x)), db(shape_of(x));
+    a.backward(x, ya, r, &da, ctx);
+    b.backward(x, yb, r, &db, ctx);
+    CHECK(test::max_abs_diff(da, db) < 1e-5);
+    std::vector<ParamRef> pa, pb;
+    a.visit_parameters([&](ParamRef& p) { pa.push_back(p); });
+    b.visit_parameters([&](ParamRef& p) { pb.push_back(p); });
+    double worst = 0;
+    for (std::size_t i = 0; i < pa.size(); ++i)
+        for (std::size_t j = 0; j < pa[i].size; ++j)
+            worst = std::max(worst, double(std::abs(pa[i].grad[j] - pb[i].grad[j])));
+    CHECK(worst < 1e-4);
+}
+}  // namespace
+
+TEST_CASE("InvertedResidual: shapes, residual, scratch path") {
+    Rng rng(8);
+    InvertedResidual<6, 4, 1> same;  // 4 -> 4, stride 1: residual
+    InvertedResidual<6, 8, 2> down;  // stride 2: no residual
+    Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
+    same.build(shape_of(x), rng);
+    down.build(shape_of(x), rng);
+    CHECK(same.residual());
+    CHECK_FALSE(down.residual());
+    CHECK(down.output_shape(shape_of(x)) == Shape<4>{2, 3, 3, 8});
+    // Scratch (no backward) and own buffers give the same output.
+    Context eval;
+    eval.training = false;
+    eval.trainable = false;
+    Tensor<4> a = run(same, x, eval);
+    Scratch scratch;
+    eval.backward = false;
+    eval.scratch = &scratch;
+    Tensor<4> b = run(same, x, eval);
+    CHECK(test::max_abs_diff(a, b) < 1e-6);
+    CHECK(scratch.capacity() > 0);
+}
+
+TEST_CASE("InvertedResidual: backward equals the same block built from generic layers") {
+    Rng rng(9);
+    Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
+    for (bool training : {true, false}) {
+        InvertedResidual<6, 8, 2> down;
+        Sequential<Conv2DBN<24, 1, 1>, DepthwiseBN<2>, Conv2DBN<8, 1, 1, Linear>> seq;
+        down.build(shape_of(x), rng);
+        seq.build({6, 6, 4});
+        copy_weights(down, seq);
+        same_gradients(down, seq, x, training);
+
+        InvertedResidual<6, 4, 1> same;  // with the skip connection
+        Residual<Conv2DBN<24, 1, 1>, DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>> res;
+        same.build(shape_of(x), rng);
+        res.build(shape_of(x), rng);
+        copy_weights(same, res);
+        same_gradients(same, res, x, training);
+
+        InvertedResidual<1, 4, 1> first;  // no expansion
+        Residual<DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>> res1;
+        first.build(shape_of(x), rng);
+        res1.build(shape_of(x), rng);
+        copy_weights(first, res1);
+        same_gradients(first, res1, x, training);
+    }
+}
+
+TEST_CASE("InvertedResidual: gradient check of whole blocks") {
+    Rng rng(8);
+    Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
+    InvertedResidual<6, 4, 1> same;
+    InvertedResidual<6, 8, 2> down;
+    InvertedResidual<1, 4, 1> first;
+    same.build(shape_of(x), rng);
+    down.build(shape_of(x), rng);
+    first.build(shape_of(x), rng);
+    away_from_relu6_kinks(same);
+    away_from_relu6_kinks(down);
+    away_from_relu6_kinks(first);
+    GradientCheckOptions o;
+    o.max_checks = 40;
+    // Three batch norms deep in float arithmetic: finite differences carry ~1e-3 of
+    // rounding noise; a wrong backward shows errors of order 1. The exact check of the
+    // block is the comparison with generic layers above.
+    o.tolerance = 2e-2;
+    o.floor = 5e-2;  // gradients below this are compared absolutely (noise ~3e-4)
+    for (bool training : {true, false}) {
+        o.training = training;
+        auto r1 = check_layer_gradients(same, x, o);
+        CHECK_MESSAGE(r1.ok, "stride 1, training " << training << ": " << r1.report());
+        auto r2 = check_layer_gradients(down, x, o);
+        CHECK_MESSAGE(r2.ok, "stride 2, training " << training << ": " << r2.report());
+        auto r3 = check_layer_gradients(first, x, o);
+        CHECK_MESSAGE(r3.ok, "t=1, training " << training << ": " << r3.report());
+    }
+}
+
+TEST_CASE("Residual<...>: y = x + F(x), gradient check") {
+    Residual<Dense<3, Softmax>, Dense<3>> res;
+    Rng rng(9);
+    res.build({2, 3}, rng);
+    Tensor<2> x = random_tensor<2>({2, 3}, rng);
+    auto r = check_layer_gradients(res, x);
+    CHECK_MESSAGE(r.ok, r.report());
+}
