@@ -82,3 +82,26 @@ template <class T>
 concept HasBuffers = requires(T& t, detail::buffer_probe f) { t.visit_buffers(f); };
 
 }  // namespace typenet
+
+namespace typenet {
+
+/// Every persistent tensor of a model (parameters, then buffers), in visiting order,
+/// as `BufferRef`s (name, pointer, size, shape): what saving and loading weights need.
+template <class M>
+std::vector<BufferRef> state_tensors(M& model) {
+    std::vector<BufferRef> out;
+    if constexpr (Trainable<M>)
+        model.visit_parameters([&](ParamRef& p) { out.push_back(BufferRef{p.name, p.value, p.size, p.shape}); });
+    if constexpr (HasBuffers<M>) model.visit_buffers([&](BufferRef& b) { out.push_back(b); });
+    return out;
+}
+
+/// Tell a model its weights were changed through pointers (refreshes derived caches
+/// such as folded batch norm); call after writing into `state_tensors`.
+template <class M>
+void weights_changed(M& model) {
+    if constexpr (Trainable<M>) model.visit_parameters([](ParamRef&) {});
+    if constexpr (HasBuffers<M>) model.visit_buffers([](BufferRef&) {});
+}
+
+}  // namespace typenet
