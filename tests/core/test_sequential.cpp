@@ -160,3 +160,32 @@ TEST_CASE("Sequential: wrong input width is a shape_error naming the layer") {
         CHECK(std::string(e.what()).find("Dense") != std::string::npos);
     }
 }
+
+TEST_CASE("Sequential: forward_from / backward_from run the tail only, with the same results") {
+    Net a, b;
+    a.build({4}, 3);
+    b.build({4}, 3);
+    a.set_seed(7);
+    b.set_seed(7);
+    Rng rng(12);
+    Tensor<2> x = random_tensor<2>({6, 4}, rng);
+    Tensor<2> y = test::one_hot({0, 1, 2, 0, 1, 2}, 3);
+    a.layer<0>().set_trainable(false);
+    b.layer<0>().set_trainable(false);
+    // a: full forward/backward; b: features of layer 0 computed once, then the tail.
+    const Tensor<2> full = a.forward(x, true);
+    Tensor<2> feats({6, 5});
+    b.layer<0>().forward(x, feats, Context{.training = false});
+    const Tensor<2> tail = b.forward_from<1>(feats, true);
+    CHECK(test::max_abs_diff(full, tail) < 1e-6);  // same dropout mask: same seed and step
+    CategoricalCrossentropy<> loss;
+    Tensor<2> g(shape_of(full));
+    loss.backward(full, y, g);
+    a.backward(g);
+    b.backward_from<1>(g);
+    const auto pa = a.parameters(), pb = b.parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i)
+        if (pa[i].trainable)
+            for (std::size_t j = 0; j < pa[i].size; ++j) CHECK(pa[i].grad[j] == doctest::Approx(pb[i].grad[j]).epsilon(1e-5));
+    CHECK_THROWS_AS(b.backward(g), config_error);
+}

@@ -261,7 +261,7 @@ public:
         // Layers below the lowest trainable one need no backward, unless the caller
         // wants the input gradient.
         const std::size_t lowest = !c.backward ? size : c.input_gradient ? 0 : first_trainable();
-        [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<I>(x, y, c, lowest), ...); }(
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<0, I>(x, y, c, lowest), ...); }(
             std::make_index_sequence<size>{});
     }
 
@@ -271,7 +271,7 @@ public:
         const std::size_t stop = dx ? 0 : first_trainable();
         if (stop >= size) return;
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (backward_one<size - 1 - I>(x, y, dy, dx, stop, ctx), ...);
+            (backward_one<0, size - 1 - I>(x, y, dy, dx, stop, ctx), ...);
         }(std::make_index_sequence<size>{});
     }
 
@@ -291,6 +291,7 @@ public:
         last_ctx_ = ctx;
         forward(x, out_, ctx);
         last_input_ = &x;
+        tail_input_ = nullptr;
         return out_;
     }
 
@@ -308,6 +309,45 @@ public:
         if (input_gradient) ensure_shape(dx_, shape_of(*last_input_));
         backward(*last_input_, out_, dy, input_gradient ? &dx_ : nullptr, last_ctx_);
         return input_gradient ? &dx_ : nullptr;
+    }
+
+    /// Run only layers `First` .. size-1 on `x`, the input layer `First` takes (for
+    /// instance features a frozen backbone computed once: the frozen-feature cache).
+    /// Same modes and seeds as `forward`; `backward_from<First>` follows it.
+    template <std::size_t First>
+    const output_type& forward_from(const Tensor<ranks[First]>& x, bool training = false) {
+        static_assert(First < size, "typenet: forward_from: no such layer");
+        if (!built_) throw config_error("Sequential::forward_from: build the model first");
+        Context ctx;
+        ctx.training = training;
+        ctx.trainable = true;
+        ctx.seed = training ? Rng::derive(seed_, step_++)() : seed_;
+        ctx.backward = training;
+        ctx.input_gradient = false;
+        ctx.scratch = &scratch_;
+        last_ctx_ = ctx;
+        const std::size_t lowest = !ctx.backward ? size : std::max(First, first_trainable());
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<First, First + I>(x, out_, ctx, lowest), ...); }(
+            std::make_index_sequence<size - First>{});
+        tail_input_ = &x;
+        tail_first_ = First;
+        last_input_ = nullptr;
+        return out_;
+    }
+
+    /// Back-propagate through layers `First` .. size-1 after `forward_from<First>`.
+    template <std::size_t First>
+    void backward_from(const output_type& dy) {
+        if (!tail_input_ || tail_first_ != First || !last_ctx_.backward)
+            throw config_error("Sequential::backward_from: no preceding training forward_from of the same layer");
+        require_shape(dy, shape_of(out_), "Sequential::backward_from: gradient of the output");
+        const auto& x = *static_cast<const Tensor<ranks[First]>*>(tail_input_);
+        const std::size_t stop = std::max(First, first_trainable());
+        if (stop >= size) return;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (backward_one<First, size - 1 - I>(x, out_, dy, static_cast<Tensor<ranks[First]>*>(nullptr), stop, last_ctx_),
+             ...);
+        }(std::make_index_sequence<size - First>{});
     }
 
     /// The output of the last forward pass.
@@ -392,9 +432,9 @@ public:
 
 private:
     // --------------------------------------------------------------- helpers
-    template <std::size_t I, class X>
+    template <std::size_t First, std::size_t I, class X>
     const auto& input_of(const X& x) const {
-        if constexpr (I == 0) return x;
+        if constexpr (I == First) return x;
         else return std::get<I - 1>(acts_);
     }
     template <std::size_t I, class Y>
@@ -411,24 +451,24 @@ private:
         return c;
     }
 
-    template <std::size_t I>
-    void forward_one(const input_type& x, output_type& y, const Context& ctx, std::size_t lowest) {
+    template <std::size_t First, std::size_t I, class X>
+    void forward_one(const X& x, output_type& y, const Context& ctx, std::size_t lowest) {
         auto& l = std::get<I>(layers_);
-        const auto& in = input_of<I>(x);
+        const auto& in = input_of<First, I>(x);
         auto& out = output_of<I>(y);
         ensure_shape(out, l.output_shape(shape_of(in)));
         Context c = layer_context<I>(ctx);
         c.backward = ctx.backward && I >= lowest;
-        c.input_gradient = ctx.backward && (I > lowest || (I == 0 && ctx.input_gradient));
+        c.input_gradient = ctx.backward && (I > lowest || (I == First && ctx.input_gradient));
         l.forward(in, out, c);
     }
 
-    template <std::size_t I>
-    void backward_one(const input_type& x, const output_type& y, const output_type& dy, input_type* dx,
-                      std::size_t stop, const Context& ctx) {
+    template <std::size_t First, std::size_t I, class X>
+    void backward_one(const X& x, const output_type& y, const output_type& dy, X* dx, std::size_t stop,
+                      const Context& ctx) {
         if (I < stop) return;
         auto& l = std::get<I>(layers_);
-        const auto& in = input_of<I>(x);
+        const auto& in = input_of<First, I>(x);
         const auto& out = [&]() -> const auto& {
             if constexpr (I == size - 1) return y;
             else return std::get<I>(acts_);
@@ -438,7 +478,7 @@ private:
             else return std::get<I>(grads_);
         }();
         Tensor<ranks[I]>* dxi = nullptr;
-        if constexpr (I == 0) {
+        if constexpr (I == First) {
             dxi = dx;
         } else {
             if (I > stop) {
@@ -454,9 +494,8 @@ private:
     std::size_t first_trainable() {
         std::size_t first = size;
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((first == size && std::get<I>(layers_).is_trainable() && count_parameters(std::get<I>(layers_)) > 0
-                  ? (void)(first = I)
-                  : (void)0),
+            ((first == size && Trainable<type_at<I>> && std::get<I>(layers_).is_trainable() ? (void)(first = I)
+                                                                                             : (void)0),
              ...);
         }(std::make_index_sequence<size>{});
         return first;
@@ -575,6 +614,8 @@ private:
     output_type out_;
     input_type dx_;
     const input_type* last_input_ = nullptr;
+    const void* tail_input_ = nullptr;  ///< input of the last forward_from
+    std::size_t tail_first_ = 0;
     Context last_ctx_{};
     Scratch scratch_;
 };

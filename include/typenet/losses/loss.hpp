@@ -32,6 +32,13 @@ constexpr bool loss_expects_logits() {
     else return false;
 }
 
+/// Does the loss take class indices ((batch, 1) targets) instead of one-hot rows?
+template <class L>
+constexpr bool loss_uses_sparse_targets() {
+    if constexpr (requires { L::sparse_targets; }) return L::sparse_targets;
+    else return false;
+}
+
 /// Does the loss expect probabilities (a cross-entropy without from_logits)?
 template <class L>
 constexpr bool loss_expects_probabilities() {

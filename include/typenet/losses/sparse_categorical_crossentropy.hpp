@@ -21,6 +21,7 @@ class SparseCategoricalCrossentropy {
 public:
     static constexpr bool from_logits = FromLogits;
     static constexpr bool expects_probabilities = !FromLogits;
+    static constexpr bool sparse_targets = true;
     static constexpr float epsilon = 1e-7f;
 
     std::string name() const { return "sparse_categorical_crossentropy"; }

@@ -1,0 +1,460 @@
+/// @file train/model.hpp
+/// The Model API: `compile`, `fit`, `evaluate`, `predict`, `summary`, as Keras has them.
+///
+/// ```cpp
+/// Sequential<models::MobileNetV2<>, Dropout<0.5f>, Dense<3, Softmax>> net;
+/// net.build({224, 224, 3});
+/// io::load_mobilenet_v2_imagenet(net.layer<0>());
+/// net.layer<0>().set_trainable(false);
+///
+/// auto model = compile(net, Adam(1e-3f), CategoricalCrossentropy<>(), CategoricalAccuracy());
+/// std::cout << model.summary();
+/// BatchStats stats;                                   // a user callback
+/// History history = model.fit(train, {.epochs = 5, .validation = &validation}, stats);
+/// Logs test = model.evaluate(test_batches);           // test["loss"], test["accuracy"]
+/// Tensor<2> probabilities = model.predict(test_batches);
+/// ```
+///
+/// `fit` takes batched datasets (`data::BatchedDataset`): images NHWC and targets
+/// (one-hot rows, or class indices that are turned into one-hot rows when the loss is
+/// categorical). Metrics are running averages over the epoch, as in Keras (a callback
+/// may call `reset_metrics()` to make them per batch).
+///
+/// **Frozen-feature cache.** When the first layer of the network is frozen, makes no
+/// random draws, and the training data has no random transforms (after the last
+/// `cache()`), the first layer's output for an example never changes: `fit` computes
+/// it once per example (the first epoch's pass over the data) and trains the rest of
+/// the network on the stored features, the same batches in the same order as without
+/// the cache, with the same dropout masks. For transfer learning on a frozen backbone
+/// this turns every epoch after the first into a fraction of a second. On by default
+/// (`FitOptions::feature_cache`); `fit` says when it is used or why not.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <iostream>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "typenet/core/error.hpp"
+#include "typenet/core/layer.hpp"
+#include "typenet/core/parameter.hpp"
+#include "typenet/core/sequential.hpp"
+#include "typenet/core/tensor.hpp"
+#include "typenet/data/dataset.hpp"
+#include "typenet/layers/dropout.hpp"
+#include "typenet/losses/loss.hpp"
+#include "typenet/metrics/categorical_accuracy.hpp"
+#include "typenet/metrics/mean.hpp"
+#include "typenet/metrics/metric.hpp"
+#include "typenet/optimizers/optimizer.hpp"
+#include "typenet/train/callbacks.hpp"
+#include "typenet/train/logs.hpp"
+#include "typenet/train/progress.hpp"
+#include "typenet/train/step.hpp"
+
+namespace typenet {
+
+/// Settings of `fit`.
+struct FitOptions {
+    std::size_t epochs = 1;
+    /// Evaluated at the end of each epoch ("val_loss", "val_<metric>").
+    const data::BatchedDataset* validation = nullptr;
+    /// 0: silent, 1: progress bar, 2: one line per epoch (a progress bar that never redraws).
+    int verbose = 1;
+    /// Train on stored features of a frozen first layer when possible (see the file comment).
+    bool feature_cache = true;
+    /// Where messages (progress, cache notes) go.
+    std::ostream* out = &std::cout;
+};
+
+namespace detail {
+
+/// Does a layer type make random draws in training mode (so its output is not a
+/// function of its input alone)? Dropout does; containers do if a part does; a type
+/// may say so with `static constexpr bool random_in_training`.
+template <class L>
+struct random_in_training : std::bool_constant<requires { requires static_cast<bool>(L::random_in_training); }> {};
+template <float R>
+struct random_in_training<Dropout<R>> : std::bool_constant<(R > 0.0f)> {};
+template <class... Ls>
+struct random_in_training<Sequential<Ls...>> : std::bool_constant<(random_in_training<Ls>::value || ...)> {};
+
+template <class N>
+struct is_sequential : std::false_type {};
+template <class... Ls>
+struct is_sequential<Sequential<Ls...>> : std::true_type {};
+
+/// One-hot or sparse targets for the loss from a batch's targets and labels.
+inline void targets_for(const Tensor<2>& given, const std::vector<std::int32_t>& labels, std::size_t k, bool sparse,
+                        Tensor<2>& out) {
+    const std::size_t n = labels.size();
+    if (!sparse && given.shape()[0] == n && given.shape()[1] == k) {
+        ensure_shape(out, {n, k});
+        std::copy(given.begin(), given.end(), out.begin());
+        return;
+    }
+    if (sparse) {
+        ensure_shape(out, {n, 1});
+        for (std::size_t i = 0; i < n; ++i) out(i, 0) = static_cast<float>(labels[i]);
+        return;
+    }
+    ensure_shape(out, {n, k});
+    out.fill(0.0f);
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto l = labels[i];
+        if (l < 0 || static_cast<std::size_t>(l) >= k)
+            throw shape_error("label " + std::to_string(l) + " of example " + std::to_string(i) +
+                              " is not a class of a model with " + std::to_string(k) + " outputs");
+        out(i, static_cast<std::size_t>(l)) = 1.0f;
+    }
+}
+
+}  // namespace detail
+
+/// A compiled model: the network (held by reference), its optimizer, loss and metrics.
+template <class Net, class Opt, class L, class... Ms>
+class Model {
+    static_assert(Optimizer<Opt>, "typenet: compile: the second argument is not an Optimizer (see docs/concepts.md)");
+    static_assert(Loss<L>, "typenet: compile: the third argument is not a Loss (see docs/concepts.md)");
+    static_assert((Metric<Ms> && ...), "typenet: compile: a metric argument is not a Metric (see docs/concepts.md)");
+    static_assert(Net::output_rank == 2, "typenet: compile: the model must output (batch, classes)");
+
+public:
+    using net_type = Net;
+    using input_type = typename Net::input_type;
+
+    Model(Net& net, Opt optimizer, L loss, Ms... metrics)
+        : net_(net), opt_(std::move(optimizer)), loss_(std::move(loss)), metrics_(std::move(metrics)...) {
+        [[maybe_unused]] constexpr bool agree = check_loss_matches_model<Net, L>();
+    }
+
+    /// Set by a callback to end `fit` after the current epoch.
+    bool stop_training = false;
+
+    Net& net() noexcept { return net_; }
+    Opt& optimizer() noexcept { return opt_; }
+    L& loss() noexcept { return loss_; }
+    /// What the running `fit` tells callbacks.
+    const FitParams& params() const noexcept { return params_; }
+
+    /// Keras-style summary of the network.
+    std::string summary(const std::string& name = "sequential") { return net_.summary(name); }
+
+    /// Reset the running loss and metrics (Keras's reset_metrics; a callback can call
+    /// it after each batch to get per-batch figures).
+    void reset_metrics() {
+        loss_mean_.reset();
+        std::apply([](auto&... m) { (m.reset(), ...); }, metrics_);
+    }
+
+    /// Train for `options.epochs` epochs; returns the per-epoch history. Callbacks are
+    /// any objects with the methods listed in train/callbacks.hpp.
+    template <class... Cbs>
+    History fit(const data::BatchedDataset& train, const FitOptions& options = {}, Cbs&... callbacks) {
+        static_assert((Callback<Cbs, Model> && ...),
+                      "typenet: fit: a callback argument has none of on_train_begin, on_train_end, on_epoch_begin, "
+                      "on_epoch_end, on_train_batch_begin, on_train_batch_end, on_test_batch_end (misspelt?)");
+        std::ostream& out = *options.out;
+        History history;
+        ProgressBar bar(out, options.verbose == 2 ? 0 : -1);
+        params_ = FitParams{options.epochs, train.size(), options.verbose, false};
+        stop_training = false;
+
+        const bool use_cache = options.feature_cache && cache_possible(train, options.verbose ? &out : nullptr);
+        params_.cached_features = use_cache;
+
+        Logs logs;
+        auto each = [&](auto&& fn) {
+            fn(history);
+            if (options.verbose) fn(bar);
+            (fn(callbacks), ...);
+        };
+        each([&](auto& c) { detail::call_on_train_begin(c, *this, logs); });
+        for (std::size_t epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
+            logs.clear();
+            reset_metrics();
+            each([&](auto& c) { detail::call_on_epoch_begin(c, *this, epoch, logs); });
+            const std::uint64_t data_epoch = train.next_epoch();
+            train.set_next_epoch(data_epoch + 1);
+            if (use_cache) {
+                if (!train_cache_.ready) extract(train, data_epoch, train_cache_, options.verbose ? &out : nullptr, "training");
+                run_cached_epoch(train, data_epoch, logs, each);
+            } else {
+                std::size_t b = 0;
+                for (auto it = train.begin_epoch(data_epoch); it != train.end(); ++it, ++b) {
+                    Logs batch_logs;
+                    each([&](auto& c) { detail::call_on_train_batch_begin(c, *this, b, batch_logs); });
+                    train_batch(it->images, it->targets, it->labels, batch_logs);
+                    each([&](auto& c) { detail::call_on_train_batch_end(c, *this, b, batch_logs); });
+                }
+            }
+            write_logs(logs, "");
+            if (options.validation) {
+                const Logs v = use_cache && !random_before_cache(*options.validation)
+                                   ? evaluate_cached(*options.validation, options.verbose ? &out : nullptr)
+                                   : evaluate(*options.validation);
+                for (const auto& [k, val] : v) logs.set("val_" + k, val);
+            }
+            each([&](auto& c) { detail::call_on_epoch_end(c, *this, epoch, logs); });
+        }
+        each([&](auto& c) { detail::call_on_train_end(c, *this, logs); });
+        return history;
+    }
+
+    /// Loss and metrics over a dataset (evaluation mode).
+    template <class... Cbs>
+    Logs evaluate(const data::BatchedDataset& data, Cbs&... callbacks) {
+        reset_metrics();
+        std::size_t b = 0;
+        for (auto it = data.begin_epoch(0); it != data.end(); ++it, ++b) {
+            test_batch(it->images, it->targets, it->labels);
+            Logs bl;
+            write_logs(bl, "");
+            (detail::call_on_test_batch_end(callbacks, *this, b, bl), ...);
+        }
+        Logs out;
+        write_logs(out, "");
+        return out;
+    }
+
+    /// The model's outputs (probabilities) for every example of `data`, in order.
+    Tensor<2> predict(const data::BatchedDataset& data) {
+        Tensor<2> all;
+        std::size_t row = 0;
+        for (auto it = data.begin_epoch(0); it != data.end(); ++it) {
+            const Tensor<2>& y = net_.forward(it->images);
+            if (row == 0) all = Tensor<2>(Shape<2>{data.num_examples(), y.shape()[1]});
+            std::copy(y.begin(), y.end(), all.data() + row * y.shape()[1]);
+            row += y.shape()[0];
+        }
+        if (row != all.shape()[0]) {
+            Tensor<2> cut(Shape<2>{row, all.shape()[1]});
+            std::copy(all.data(), all.data() + cut.size(), cut.data());
+            return cut;
+        }
+        return all;
+    }
+
+    /// The model's outputs for one batch (valid until the next call).
+    const Tensor<2>& predict(const input_type& x) { return net_.forward(x); }
+
+    /// One training step on (x, targets); returns the batch's loss.
+    float train_on_batch(const input_type& x, const Tensor<2>& y) {
+        Logs l;
+        std::vector<std::int32_t> labels = labels_of(y);
+        train_batch(x, y, labels, l);
+        return static_cast<float>(l["loss"]);
+    }
+
+private:
+    static constexpr bool sparse_loss = loss_uses_sparse_targets<L>();
+
+    /// Features of the frozen first layer, by example source.
+    struct FeatureStore {
+        bool ready = false;
+        std::size_t width = 0;
+        std::unordered_map<std::string, std::size_t> row;  ///< source -> row
+        std::vector<float> features;
+        std::vector<std::int32_t> labels;
+    };
+
+    static std::vector<std::int32_t> labels_of(const Tensor<2>& y) {
+        std::vector<std::int32_t> l(y.shape()[0]);
+        for (std::size_t i = 0; i < l.size(); ++i) {
+            if (y.shape()[1] == 1) l[i] = static_cast<std::int32_t>(y(i, 0));
+            else l[i] = static_cast<std::int32_t>(CategoricalAccuracy::argmax(&y(i, 0), y.shape()[1]));
+        }
+        return l;
+    }
+
+    std::size_t classes() const { return classes_; }
+
+    void update_metrics(const Tensor<2>& out, const Tensor<2>& y, float loss, std::size_t n) {
+        loss_mean_.add(loss, static_cast<double>(n));
+        std::apply([&](auto&... m) { (m.update(out, y), ...); }, metrics_);
+    }
+    void write_logs(Logs& logs, const std::string& prefix) const {
+        logs.set(prefix + "loss", loss_mean_.result());
+        std::apply([&](const auto&... m) { (logs.set(prefix + m.name(), m.result()), ...); }, metrics_);
+    }
+
+    void train_batch(const input_type& x, const Tensor<2>& given, const std::vector<std::int32_t>& labels, Logs& bl) {
+        const auto& out = net_.forward(x, true);
+        step_from_output(out, given, labels, bl, [&](const Tensor<2>& g) { net_.backward(g); });
+    }
+    template <class Backward>
+    void step_from_output(const Tensor<2>& out, const Tensor<2>& given, const std::vector<std::int32_t>& labels,
+                          Logs& bl, Backward&& backward) {
+        classes_ = out.shape()[1];
+        detail::targets_for(given, labels, classes_, sparse_loss, y_);
+        const float l = loss_.forward(out, y_);
+        ensure_shape(grad_, shape_of(out));
+        loss_.backward(out, y_, grad_);
+        backward(grad_);
+        std::vector<ParamRef> ps = net_.parameters();
+        opt_.step(ps);
+        update_metrics(out, y_, l, labels.size());
+        write_logs(bl, "");
+    }
+    void test_batch(const input_type& x, const Tensor<2>& given, const std::vector<std::int32_t>& labels) {
+        const auto& out = net_.forward(x, false);
+        classes_ = out.shape()[1];
+        detail::targets_for(given, labels, classes_, sparse_loss, y_);
+        update_metrics(out, y_, loss_.forward(out, y_), labels.size());
+    }
+
+    // ------------------------------------------------------- feature cache
+    static bool random_before_cache(const data::BatchedDataset& d) { return d.random_transforms(); }
+
+    bool cache_possible(const data::BatchedDataset& train, std::ostream* out) {
+        if constexpr (!detail::is_sequential<Net>::value) {
+            return false;
+        } else if constexpr (Net::size < 2) {
+            return false;
+        } else {
+            using First = std::remove_cvref_t<decltype(net_.template layer<0>().get())>;
+            std::string why;
+            if (net_.template layer<0>().is_trainable()) why = "the first layer is trainable";
+            else if (detail::random_in_training<First>::value) why = "the first layer makes random draws in training";
+            else if (train.random_transforms()) why = "the training data has random transforms (augmentation)";
+            else {
+                for (const auto& s : train.sources(0))
+                    if (s.empty()) {
+                        why = "some examples have no source to identify them";
+                        break;
+                    }
+            }
+            if (!why.empty()) {
+                if (out) *out << "feature cache off: " << why << "\n";
+                return false;
+            }
+            return true;
+        }
+    }
+
+    /// One pass over `data` (epoch `epoch`) through the frozen first layer, storing each
+    /// example's features and targets by source.
+    void extract(const data::BatchedDataset& data, std::uint64_t epoch, FeatureStore& store, std::ostream* out,
+                 const char* what) {
+        if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+            auto& first = net_.template layer<0>();
+            const auto t0 = std::chrono::steady_clock::now();
+            std::size_t done = 0;
+            const std::size_t total = data.num_examples();
+            Tensor<Net::ranks[1]> f;
+            Context ctx;
+            ctx.training = false;
+            ctx.trainable = false;
+            ctx.backward = false;
+            ctx.input_gradient = false;
+            ctx.scratch = &scratch_;
+            double last_note = 0;
+            for (auto it = data.begin_epoch(epoch); it != data.end(); ++it) {
+                ensure_shape(f, first.output_shape(shape_of(it->images)));
+                first.forward(it->images, f, ctx);
+                const std::size_t n = it->size(), width = f.size() / (n ? n : 1);
+                if (store.width == 0) store.width = width;
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::string& src = it->sources[i];
+                    if (store.row.count(src)) continue;
+                    const std::size_t r = store.row.size();
+                    store.row.emplace(src, r);
+                    store.features.insert(store.features.end(), f.data() + i * width, f.data() + (i + 1) * width);
+                    store.labels.push_back(it->labels[i]);
+                }
+                done += n;
+                const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                if (out && (el - last_note > 5.0 || done == total)) {
+                    last_note = el;
+                    *out << "feature cache: " << what << " features " << done << "/" << total << " ("
+                         << static_cast<int>(done / std::max(el, 1e-9)) << " images/s)\n"
+                         << std::flush;
+                }
+            }
+            store.ready = true;
+        }
+    }
+
+    template <class Each>
+    void run_cached_epoch(const data::BatchedDataset& train, std::uint64_t epoch, Logs& logs, Each& each) {
+        if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+            (void)logs;
+            const auto sources = train.sources(epoch);
+            const std::size_t bs = train.batch_size(), n = sources.size(), w = train_cache_.width;
+            std::size_t steps = train.size();
+            for (std::size_t b = 0; b < steps; ++b) {
+                const std::size_t start = b * bs, m = std::min(bs, n - start);
+                ensure_shape(xf_, {m, w});
+                labels_.resize(m);
+                for (std::size_t i = 0; i < m; ++i) {
+                    const std::size_t r = train_cache_.row.at(sources[start + i]);
+                    std::copy(train_cache_.features.data() + r * w, train_cache_.features.data() + (r + 1) * w,
+                              xf_.data() + i * w);
+                    labels_[i] = train_cache_.labels[r];
+                }
+                Logs bl;
+                each([&](auto& c) { detail::call_on_train_batch_begin(c, *this, b, bl); });
+                const auto& out = net_.template forward_from<1>(xf_, true);
+                step_from_output(out, empty_, labels_, bl, [&](const Tensor<2>& g) { net_.template backward_from<1>(g); });
+                each([&](auto& c) { detail::call_on_train_batch_end(c, *this, b, bl); });
+            }
+        }
+    }
+
+    Logs evaluate_cached(const data::BatchedDataset& data, std::ostream* out) {
+        if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+            if (!val_cache_.ready) extract(data, 0, val_cache_, out, "validation");
+            reset_metrics();
+            const auto sources = data.sources(0);
+            const std::size_t bs = data.batch_size(), n = sources.size(), w = val_cache_.width;
+            for (std::size_t start = 0; start < n; start += bs) {
+                const std::size_t m = std::min(bs, n - start);
+                ensure_shape(xf_, {m, w});
+                labels_.resize(m);
+                for (std::size_t i = 0; i < m; ++i) {
+                    const std::size_t r = val_cache_.row.at(sources[start + i]);
+                    std::copy(val_cache_.features.data() + r * w, val_cache_.features.data() + (r + 1) * w,
+                              xf_.data() + i * w);
+                    labels_[i] = val_cache_.labels[r];
+                }
+                const auto& y = net_.template forward_from<1>(xf_, false);
+                classes_ = y.shape()[1];
+                detail::targets_for(empty_, labels_, classes_, sparse_loss, y_);
+                update_metrics(y, y_, loss_.forward(y, y_), m);
+            }
+            Logs l;
+            write_logs(l, "");
+            return l;
+        } else {
+            return evaluate(data);
+        }
+    }
+
+    Net& net_;
+    Opt opt_;
+    L loss_;
+    std::tuple<Ms...> metrics_;
+    Mean loss_mean_{"loss"};
+    FitParams params_;
+    std::size_t classes_ = 0;
+    Tensor<2> y_, grad_, xf_, empty_;
+    std::vector<std::int32_t> labels_;
+    Scratch scratch_;
+    FeatureStore train_cache_, val_cache_;
+};
+
+/// Keras's `model.compile(optimizer, loss, metrics)`: bind a network (kept by
+/// reference: it must outlive the model) to an optimizer, a loss and metrics.
+template <class Net, class Opt, class L, class... Ms>
+Model<Net, Opt, L, Ms...> compile(Net& net, Opt optimizer, L loss, Ms... metrics) {
+    return Model<Net, Opt, L, Ms...>(net, std::move(optimizer), std::move(loss), std::move(metrics)...);
+}
+template <class Net, class Opt, class L, class... Ms>
+void compile(Net&& net, Opt, L, Ms...) requires(!std::is_lvalue_reference_v<Net>) = delete;
+
+}  // namespace typenet
