@@ -59,6 +59,7 @@
 #include "typenet/core/example.hpp"
 #include "typenet/core/random.hpp"
 #include "typenet/core/tensor.hpp"
+#include "typenet/core/type_name.hpp"
 #include "typenet/data/image.hpp"
 #include "typenet/data/transform.hpp"
 
@@ -95,6 +96,10 @@ public:
     /// Can element `index` differ from epoch to epoch (a random transform that no
     /// cache freezes)? Order does not count: shuffling is not randomness of an element.
     virtual bool random() const { return false; }
+    /// What computes an element's value from its source (the chain of transforms, not
+    /// the order): two pipelines with equal signatures give equal values for the same
+    /// source. Used to key caches of values derived from examples.
+    virtual std::string signature() const = 0;
 };
 
 using NodePtr = std::shared_ptr<const Node>;
@@ -120,6 +125,7 @@ public:
     }
     std::string source(std::size_t i, std::uint64_t) const override { return files_[i].string(); }
     std::int32_t label(std::size_t i, std::uint64_t) const override { return labels_.empty() ? -1 : labels_[i]; }
+    std::string signature() const override { return "files"; }
 
 private:
     std::vector<std::filesystem::path> files_;
@@ -134,6 +140,7 @@ public:
     Example get(std::size_t i, std::uint64_t) const override { return ex_[i]; }
     std::string source(std::size_t i, std::uint64_t) const override { return ex_[i].source; }
     std::int32_t label(std::size_t i, std::uint64_t) const override { return ex_[i].label; }
+    std::string signature() const override { return "examples@" + std::to_string(reinterpret_cast<std::uintptr_t>(this)); }
 
 private:
     std::vector<Example> ex_;
@@ -147,6 +154,7 @@ public:
     Example get(std::size_t i, std::uint64_t) const override { return f_(i); }
     std::string source(std::size_t i, std::uint64_t) const override { return f_(i).source; }
     std::int32_t label(std::size_t i, std::uint64_t) const override { return f_(i).label; }
+    std::string signature() const override { return "generator@" + std::to_string(reinterpret_cast<std::uintptr_t>(this)); }
 
 private:
     std::size_t n_;
@@ -172,6 +180,10 @@ public:
     }
     std::size_t depth() const override { return std::max(a_->depth(), b_->depth()) + 1; }
     bool random() const override { return a_->random() || b_->random(); }
+    std::string signature() const override {
+        const std::string a = a_->signature(), b = b_->signature();
+        return a == b ? a : "concat(" + a + ";" + b + ")";
+    }
 
 private:
     NodePtr a_, b_;
@@ -187,6 +199,7 @@ public:
     std::int32_t label(std::size_t i, std::uint64_t epoch) const override { return in_->label(offset_ + i, epoch); }
     std::size_t depth() const override { return in_->depth() + 1; }
     bool random() const override { return in_->random(); }
+    std::string signature() const override { return in_->signature(); }
 
 private:
     NodePtr in_;
@@ -231,6 +244,7 @@ public:
     std::int32_t label(std::size_t i, std::uint64_t epoch) const override { return in_->label((*order(epoch))[i], epoch); }
     std::size_t depth() const override { return in_->depth() + 1; }
     bool random() const override { return in_->random(); }
+    std::string signature() const override { return in_->signature(); }
 
     /// The input positions in the order of epoch `epoch`.
     std::shared_ptr<const std::vector<std::size_t>> order(std::uint64_t epoch) const {
@@ -270,6 +284,12 @@ public:
     std::int32_t label(std::size_t i, std::uint64_t epoch) const override { return in_->label(i, epoch); }
     std::size_t depth() const override { return in_->depth() + 1; }
     bool random() const override { return is_random_transform_v<T> || in_->random(); }
+    std::string signature() const override {
+        std::string s = in_->signature() + " | " + type_name<T>();
+        if constexpr (requires(const T& t) { std::string(t.config()); }) s += "{" + std::string(t_.config()) + "}";
+        if (is_random_transform_v<T>) s += " seed " + std::to_string(seed_);
+        return s;
+    }
 
 private:
     NodePtr in_;
@@ -291,6 +311,7 @@ public:
     std::string source(std::size_t i, std::uint64_t epoch) const override { return in_->source(i, epoch); }
     std::int32_t label(std::size_t i, std::uint64_t epoch) const override { return in_->label(i, epoch); }
     std::size_t depth() const override { return in_->depth() + 1; }
+    std::string signature() const override { return in_->signature(); }
 
 private:
     NodePtr in_;
@@ -551,6 +572,8 @@ public:
     /// `is_random = true`; lambdas and types without the declaration count as
     /// deterministic (the Transform concept's contract).
     bool random_transforms() const { return node_ && node_->random(); }
+    /// What computes the values (see Node::signature).
+    std::string signature() const { return node_ ? node_->signature() : std::string("empty"); }
 
     /// This dataset's examples followed by `other`'s.
     Dataset concatenate(const Dataset& other) const {
@@ -689,6 +712,8 @@ public:
     }
     /// See `Dataset::random_transforms`.
     bool random_transforms() const { return plan_.node->random(); }
+    /// See `Dataset::signature`.
+    std::string signature() const { return plan_.node->signature(); }
 
     /// The same batches, computed up to `batches` ahead on a background thread.
     BatchedDataset prefetch(std::size_t batches) const {

@@ -233,11 +233,29 @@ void load_mobilenet_v2_imagenet(models::MobileNetV2<true, Act>& model,
                           weights_dir / "tflite" / "tf2_mobilenet_v2_1.0_224_ptq.tflite");
 }
 
-/// The ImageNet backbone (no classifier), for transfer learning.
+/// The ImageNet backbone (no classifier), for transfer learning: the float `.npy`
+/// weights, or, when that folder is absent (weights fetched by
+/// scripts/download_weights.sh), the backbone of the PTQ `.tflite` model (int8
+/// weights dequantized, batch norm folded in; features differ slightly).
 template <class Act>
 void load_mobilenet_v2_imagenet(models::MobileNetV2<false, Act>& model,
                                 const std::filesystem::path& weights_dir = data_dir() / "weights") {
-    load_mobilenet_v2_npy(model, weights_dir / "mobilenet_v2_1.0_224");
+    std::error_code ec;
+    const auto npy = weights_dir / "mobilenet_v2_1.0_224";
+    const auto ptq = weights_dir / "tflite" / "tf2_mobilenet_v2_1.0_224_ptq.tflite";
+    if (!std::filesystem::is_directory(npy, ec) && std::filesystem::is_regular_file(ptq, ec)) {
+        models::MobileNetV2<true, Act> full;
+        full.build(224);
+        load_mobilenet_v2_tflite(full, ptq);
+        auto from = state_tensors(full);
+        const auto to = state_tensors(model);
+        for (const BufferRef& t : to)
+            for (const BufferRef& f : from)
+                if (f.name == t.name && f.size == t.size) std::copy(f.value, f.value + f.size, t.value);
+        weights_changed(model);
+        return;
+    }
+    load_mobilenet_v2_npy(model, npy);
 }
 
 }  // namespace typenet::io

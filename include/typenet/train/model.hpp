@@ -18,7 +18,8 @@
 /// `fit` takes batched datasets (`data::BatchedDataset`): images NHWC and targets
 /// (one-hot rows, or class indices that are turned into one-hot rows when the loss is
 /// categorical). Metrics are running averages over the epoch, as in Keras (a callback
-/// may call `reset_metrics()` to make them per batch).
+/// may call `reset_metrics()` to make them per batch); an epoch's training figures
+/// are those of its last batch, which is the epoch's average unless reset.
 ///
 /// **Frozen-feature cache.** When the first layer of the network is frozen, makes no
 /// random draws, and the training data has no random transforms (after the last
@@ -34,6 +35,7 @@
 #include <cmath>
 #include <cstddef>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -53,6 +55,7 @@
 #include "typenet/metrics/metric.hpp"
 #include "typenet/optimizers/optimizer.hpp"
 #include "typenet/train/callbacks.hpp"
+#include "typenet/train/feature_cache.hpp"
 #include "typenet/train/logs.hpp"
 #include "typenet/train/progress.hpp"
 #include "typenet/train/step.hpp"
@@ -159,14 +162,15 @@ public:
         static_assert((Callback<Cbs, Model> && ...),
                       "typenet: fit: a callback argument has none of on_train_begin, on_train_end, on_epoch_begin, "
                       "on_epoch_end, on_train_batch_begin, on_train_batch_end, on_test_batch_end (misspelt?)");
-        std::ostream& out = *options.out;
+        std::ostream* note = options.verbose ? options.out : nullptr;
         History history;
-        ProgressBar bar(out, options.verbose == 2 ? 0 : -1);
+        ProgressBar bar(*options.out, options.verbose == 2 ? 0 : -1);
         params_ = FitParams{options.epochs, train.size(), options.verbose, false};
         stop_training = false;
-
-        const bool use_cache = options.feature_cache && cache_possible(train, options.verbose ? &out : nullptr);
+        const bool use_cache = options.feature_cache && cache_usable(train, note, true);
         params_.cached_features = use_cache;
+        const bool cache_validation =
+            use_cache && options.validation && cache_usable(*options.validation, nullptr, false);
 
         Logs logs;
         auto each = [&](auto&& fn) {
@@ -178,26 +182,40 @@ public:
         for (std::size_t epoch = 0; epoch < options.epochs && !stop_training; ++epoch) {
             logs.clear();
             reset_metrics();
-            each([&](auto& c) { detail::call_on_epoch_begin(c, *this, epoch, logs); });
+            // Extract before the epoch's progress bar starts (it has its own progress lines).
             const std::uint64_t data_epoch = train.next_epoch();
+            if (use_cache) ensure_features(train, data_epoch, note, "training");
+            each([&](auto& c) { detail::call_on_epoch_begin(c, *this, epoch, logs); });
             train.set_next_epoch(data_epoch + 1);
+            std::size_t b = 0;
+            Logs last_batch;  // as in Keras, the epoch's training figures are the last batch's logs
+            auto step = [&](const auto& x, const Tensor<2>& given, const std::vector<std::int32_t>& labels,
+                            auto&& forward, auto&& backward) {
+                Logs batch_logs;
+                each([&](auto& c) { detail::call_on_train_batch_begin(c, *this, b, batch_logs); });
+                const auto& out = forward(x);
+                step_from_output(out, given, labels, batch_logs, backward);
+                last_batch = batch_logs;
+                each([&](auto& c) { detail::call_on_train_batch_end(c, *this, b, batch_logs); });
+                ++b;
+            };
             if (use_cache) {
-                if (!train_cache_.ready) extract(train, data_epoch, train_cache_, options.verbose ? &out : nullptr, "training");
-                run_cached_epoch(train, data_epoch, logs, each);
-            } else {
-                std::size_t b = 0;
-                for (auto it = train.begin_epoch(data_epoch); it != train.end(); ++it, ++b) {
-                    Logs batch_logs;
-                    each([&](auto& c) { detail::call_on_train_batch_begin(c, *this, b, batch_logs); });
-                    train_batch(it->images, it->targets, it->labels, batch_logs);
-                    each([&](auto& c) { detail::call_on_train_batch_end(c, *this, b, batch_logs); });
+                if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+                    for_each_cached_batch(train, data_epoch, [&](const Tensor<2>& xf, const std::vector<std::int32_t>& l) {
+                        step(xf, empty_, l, [&](const Tensor<2>& f) -> const Tensor<2>& { return net_.template forward_from<1>(f, true); },
+                             [&](const Tensor<2>& g) { net_.template backward_from<1>(g); });
+                    });
                 }
+            } else {
+                for (auto it = train.begin_epoch(data_epoch); it != train.end(); ++it)
+                    step(it->images, it->targets, it->labels,
+                         [&](const input_type& x) -> const Tensor<2>& { return net_.forward(x, true); },
+                         [&](const Tensor<2>& g) { net_.backward(g); });
             }
-            write_logs(logs, "");
+            if (b) logs = last_batch;
+            else write_logs(logs, "");
             if (options.validation) {
-                const Logs v = use_cache && !random_before_cache(*options.validation)
-                                   ? evaluate_cached(*options.validation, options.verbose ? &out : nullptr)
-                                   : evaluate(*options.validation);
+                const Logs v = cache_validation ? evaluate_cached(*options.validation, note) : evaluate_direct(*options.validation);
                 for (const auto& [k, val] : v) logs.set("val_" + k, val);
             }
             each([&](auto& c) { detail::call_on_epoch_end(c, *this, epoch, logs); });
@@ -206,31 +224,32 @@ public:
         return history;
     }
 
-    /// Loss and metrics over a dataset (evaluation mode).
+    /// Loss and metrics over a dataset (evaluation mode). Uses the frozen-feature cache
+    /// when the first layer is frozen and the data has no random transforms.
     template <class... Cbs>
     Logs evaluate(const data::BatchedDataset& data, Cbs&... callbacks) {
-        reset_metrics();
-        std::size_t b = 0;
-        for (auto it = data.begin_epoch(0); it != data.end(); ++it, ++b) {
-            test_batch(it->images, it->targets, it->labels);
-            Logs bl;
-            write_logs(bl, "");
-            (detail::call_on_test_batch_end(callbacks, *this, b, bl), ...);
-        }
-        Logs out;
-        write_logs(out, "");
-        return out;
+        if (sizeof...(Cbs) == 0 && cache_usable(data, nullptr, false)) return evaluate_cached(data, nullptr);
+        return evaluate_direct(data, callbacks...);
     }
 
     /// The model's outputs (probabilities) for every example of `data`, in order.
     Tensor<2> predict(const data::BatchedDataset& data) {
         Tensor<2> all;
         std::size_t row = 0;
-        for (auto it = data.begin_epoch(0); it != data.end(); ++it) {
-            const Tensor<2>& y = net_.forward(it->images);
+        auto keep = [&](const Tensor<2>& y) {
             if (row == 0) all = Tensor<2>(Shape<2>{data.num_examples(), y.shape()[1]});
             std::copy(y.begin(), y.end(), all.data() + row * y.shape()[1]);
             row += y.shape()[0];
+        };
+        if (cache_usable(data, nullptr, false)) {
+            if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+                ensure_features(data, 0, nullptr, "prediction");
+                for_each_cached_batch(data, 0, [&](const Tensor<2>& xf, const std::vector<std::int32_t>&) {
+                    keep(net_.template forward_from<1>(xf, false));
+                });
+            }
+        } else {
+            for (auto it = data.begin_epoch(0); it != data.end(); ++it) keep(net_.forward(it->images));
         }
         if (row != all.shape()[0]) {
             Tensor<2> cut(Shape<2>{row, all.shape()[1]});
@@ -239,6 +258,11 @@ public:
         }
         return all;
     }
+
+    /// Use `cache` for the frozen-feature cache (shared with other models whose first
+    /// layer has the same weights; the cache checks that itself).
+    void share_feature_cache(std::shared_ptr<FeatureCache> cache) { cache_ = std::move(cache); }
+    std::shared_ptr<FeatureCache> feature_cache() const { return cache_; }
 
     /// The model's outputs for one batch (valid until the next call).
     const Tensor<2>& predict(const input_type& x) { return net_.forward(x); }
@@ -253,15 +277,6 @@ public:
 
 private:
     static constexpr bool sparse_loss = loss_uses_sparse_targets<L>();
-
-    /// Features of the frozen first layer, by example source.
-    struct FeatureStore {
-        bool ready = false;
-        std::size_t width = 0;
-        std::unordered_map<std::string, std::size_t> row;  ///< source -> row
-        std::vector<float> features;
-        std::vector<std::int32_t> labels;
-    };
 
     static std::vector<std::int32_t> labels_of(const Tensor<2>& y) {
         std::vector<std::int32_t> l(y.shape()[0]);
@@ -308,10 +323,25 @@ private:
         update_metrics(out, y_, loss_.forward(out, y_), labels.size());
     }
 
-    // ------------------------------------------------------- feature cache
-    static bool random_before_cache(const data::BatchedDataset& d) { return d.random_transforms(); }
+    template <class... Cbs>
+    Logs evaluate_direct(const data::BatchedDataset& data, Cbs&... callbacks) {
+        reset_metrics();
+        std::size_t b = 0;
+        for (auto it = data.begin_epoch(0); it != data.end(); ++it, ++b) {
+            test_batch(it->images, it->targets, it->labels);
+            Logs bl;
+            write_logs(bl, "");
+            (detail::call_on_test_batch_end(callbacks, *this, b, bl), ...);
+        }
+        Logs out;
+        write_logs(out, "");
+        return out;
+    }
 
-    bool cache_possible(const data::BatchedDataset& train, std::ostream* out) {
+    // ------------------------------------------------------- feature cache
+    /// Can the first layer's output for `data` be taken from the cache? (For training,
+    /// `why` explains a refusal on `out`.)
+    bool cache_usable(const data::BatchedDataset& data, std::ostream* out, bool training) {
         if constexpr (!detail::is_sequential<Net>::value) {
             return false;
         } else if constexpr (Net::size < 2) {
@@ -320,10 +350,11 @@ private:
             using First = std::remove_cvref_t<decltype(net_.template layer<0>().get())>;
             std::string why;
             if (net_.template layer<0>().is_trainable()) why = "the first layer is trainable";
-            else if (detail::random_in_training<First>::value) why = "the first layer makes random draws in training";
-            else if (train.random_transforms()) why = "the training data has random transforms (augmentation)";
+            else if (training && detail::random_in_training<First>::value)
+                why = "the first layer makes random draws in training";
+            else if (data.random_transforms()) why = "the data has random transforms (augmentation)";
             else {
-                for (const auto& s : train.sources(0))
+                for (const auto& s : data.sources(0))
                     if (s.empty()) {
                         why = "some examples have no source to identify them";
                         break;
@@ -333,19 +364,21 @@ private:
                 if (out) *out << "feature cache off: " << why << "\n";
                 return false;
             }
+            cache_->check_fingerprint(FeatureCache::fingerprint_of(net_.template layer<0>().get()));
             return true;
         }
     }
 
-    /// One pass over `data` (epoch `epoch`) through the frozen first layer, storing each
-    /// example's features and targets by source.
-    void extract(const data::BatchedDataset& data, std::uint64_t epoch, FeatureStore& store, std::ostream* out,
-                 const char* what) {
+    /// Run the frozen first layer on every example of `data` (epoch `epoch`) whose
+    /// features are not cached yet.
+    void ensure_features(const data::BatchedDataset& data, std::uint64_t epoch, std::ostream* out, const char* what) {
         if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+            const std::string sig = "\n" + data.signature();
+            std::size_t missing = 0;
+            for (const auto& s : data.sources(epoch)) missing += cache_->find(s + sig) < 0;
+            if (missing == 0) return;
             auto& first = net_.template layer<0>();
             const auto t0 = std::chrono::steady_clock::now();
-            std::size_t done = 0;
-            const std::size_t total = data.num_examples();
             Tensor<Net::ranks[1]> f;
             Context ctx;
             ctx.training = false;
@@ -353,85 +386,68 @@ private:
             ctx.backward = false;
             ctx.input_gradient = false;
             ctx.scratch = &scratch_;
-            double last_note = 0;
+            std::size_t done = 0;
+            const std::size_t total = data.num_examples();
+            double last_note = -1;
             for (auto it = data.begin_epoch(epoch); it != data.end(); ++it) {
-                ensure_shape(f, first.output_shape(shape_of(it->images)));
-                first.forward(it->images, f, ctx);
-                const std::size_t n = it->size(), width = f.size() / (n ? n : 1);
-                if (store.width == 0) store.width = width;
-                for (std::size_t i = 0; i < n; ++i) {
-                    const std::string& src = it->sources[i];
-                    if (store.row.count(src)) continue;
-                    const std::size_t r = store.row.size();
-                    store.row.emplace(src, r);
-                    store.features.insert(store.features.end(), f.data() + i * width, f.data() + (i + 1) * width);
-                    store.labels.push_back(it->labels[i]);
+                const std::size_t n = it->size();
+                bool any = false;
+                for (std::size_t i = 0; i < n && !any; ++i) any = cache_->find(it->sources[i] + sig) < 0;
+                if (any) {
+                    ensure_shape(f, first.output_shape(shape_of(it->images)));
+                    first.forward(it->images, f, ctx);
+                    const std::size_t width = f.size() / n;
+                    for (std::size_t i = 0; i < n; ++i)
+                        cache_->add(it->sources[i] + sig, f.data() + i * width, width, it->labels[i]);
                 }
                 done += n;
                 const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 if (out && (el - last_note > 5.0 || done == total)) {
                     last_note = el;
                     *out << "feature cache: " << what << " features " << done << "/" << total << " ("
-                         << static_cast<int>(done / std::max(el, 1e-9)) << " images/s)\n"
+                         << static_cast<long>(static_cast<double>(done) / std::max(el, 1e-9)) << " images/s)\n"
                          << std::flush;
                 }
             }
-            store.ready = true;
         }
     }
 
-    template <class Each>
-    void run_cached_epoch(const data::BatchedDataset& train, std::uint64_t epoch, Logs& logs, Each& each) {
-        if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
-            (void)logs;
-            const auto sources = train.sources(epoch);
-            const std::size_t bs = train.batch_size(), n = sources.size(), w = train_cache_.width;
-            std::size_t steps = train.size();
-            for (std::size_t b = 0; b < steps; ++b) {
-                const std::size_t start = b * bs, m = std::min(bs, n - start);
-                ensure_shape(xf_, {m, w});
-                labels_.resize(m);
-                for (std::size_t i = 0; i < m; ++i) {
-                    const std::size_t r = train_cache_.row.at(sources[start + i]);
-                    std::copy(train_cache_.features.data() + r * w, train_cache_.features.data() + (r + 1) * w,
-                              xf_.data() + i * w);
-                    labels_[i] = train_cache_.labels[r];
-                }
-                Logs bl;
-                each([&](auto& c) { detail::call_on_train_batch_begin(c, *this, b, bl); });
-                const auto& out = net_.template forward_from<1>(xf_, true);
-                step_from_output(out, empty_, labels_, bl, [&](const Tensor<2>& g) { net_.template backward_from<1>(g); });
-                each([&](auto& c) { detail::call_on_train_batch_end(c, *this, b, bl); });
+    /// Call `fn(features, labels)` for each batch of epoch `epoch` of `data`, from the cache.
+    template <class Fn>
+    void for_each_cached_batch(const data::BatchedDataset& data, std::uint64_t epoch, Fn&& fn) {
+        const std::string sig = "\n" + data.signature();
+        const auto sources = data.sources(epoch);
+        const std::size_t bs = data.batch_size(), n = sources.size(), w = cache_->width(), steps = data.size();
+        for (std::size_t b = 0; b < steps; ++b) {
+            const std::size_t start = b * bs, m = std::min(bs, n - start);
+            ensure_shape(xf_, {m, w});
+            labels_.resize(m);
+            for (std::size_t i = 0; i < m; ++i) {
+                const long r = cache_->find(sources[start + i] + sig);
+                if (r < 0) throw config_error("feature cache: no features for " + sources[start + i]);
+                std::copy(cache_->row(static_cast<std::size_t>(r)), cache_->row(static_cast<std::size_t>(r)) + w,
+                          xf_.data() + i * w);
+                labels_[i] = cache_->label(static_cast<std::size_t>(r));
             }
+            fn(xf_, labels_);
         }
     }
 
     Logs evaluate_cached(const data::BatchedDataset& data, std::ostream* out) {
         if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
-            if (!val_cache_.ready) extract(data, 0, val_cache_, out, "validation");
+            ensure_features(data, 0, out, "evaluation");
             reset_metrics();
-            const auto sources = data.sources(0);
-            const std::size_t bs = data.batch_size(), n = sources.size(), w = val_cache_.width;
-            for (std::size_t start = 0; start < n; start += bs) {
-                const std::size_t m = std::min(bs, n - start);
-                ensure_shape(xf_, {m, w});
-                labels_.resize(m);
-                for (std::size_t i = 0; i < m; ++i) {
-                    const std::size_t r = val_cache_.row.at(sources[start + i]);
-                    std::copy(val_cache_.features.data() + r * w, val_cache_.features.data() + (r + 1) * w,
-                              xf_.data() + i * w);
-                    labels_[i] = val_cache_.labels[r];
-                }
-                const auto& y = net_.template forward_from<1>(xf_, false);
+            for_each_cached_batch(data, 0, [&](const Tensor<2>& xf, const std::vector<std::int32_t>& l) {
+                const auto& y = net_.template forward_from<1>(xf, false);
                 classes_ = y.shape()[1];
-                detail::targets_for(empty_, labels_, classes_, sparse_loss, y_);
-                update_metrics(y, y_, loss_.forward(y, y_), m);
-            }
-            Logs l;
-            write_logs(l, "");
-            return l;
+                detail::targets_for(empty_, l, classes_, sparse_loss, y_);
+                update_metrics(y, y_, loss_.forward(y, y_), l.size());
+            });
+            Logs r;
+            write_logs(r, "");
+            return r;
         } else {
-            return evaluate(data);
+            return evaluate_direct(data);
         }
     }
 
@@ -445,7 +461,7 @@ private:
     Tensor<2> y_, grad_, xf_, empty_;
     std::vector<std::int32_t> labels_;
     Scratch scratch_;
-    FeatureStore train_cache_, val_cache_;
+    std::shared_ptr<FeatureCache> cache_ = std::make_shared<FeatureCache>();
 };
 
 /// Keras's `model.compile(optimizer, loss, metrics)`: bind a network (kept by
