@@ -259,6 +259,25 @@ public:
         return all;
     }
 
+    /// The frozen first layer's output (e.g. the backbone's 1,280 features) for every
+    /// example of `data`, in order, through the feature cache.
+    /// @throws config_error when the first layer is not frozen or the data is random.
+    Tensor<2> features(const data::BatchedDataset& data) {
+        if (!cache_usable(data, nullptr, false))
+            throw config_error("Model::features: needs a frozen first layer and data without random transforms");
+        Tensor<2> all;
+        if constexpr (detail::is_sequential<Net>::value && Net::size >= 2) {
+            ensure_features(data, 0, nullptr, "features");
+            all = Tensor<2>(Shape<2>{data.num_examples(), cache_->width()});
+            std::size_t row = 0;
+            for_each_cached_batch(data, 0, [&](const Tensor<2>& xf, const std::vector<std::int32_t>&) {
+                std::copy(xf.begin(), xf.end(), all.data() + row * xf.shape()[1]);
+                row += xf.shape()[0];
+            });
+        }
+        return all;
+    }
+
     /// Use `cache` for the frozen-feature cache (shared with other models whose first
     /// layer has the same weights; the cache checks that itself).
     void share_feature_cache(std::shared_ptr<FeatureCache> cache) { cache_ = std::move(cache); }
