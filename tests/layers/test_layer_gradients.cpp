@@ -168,3 +168,17 @@ TEST_CASE("Dropout: identity in eval, inverted scaling and rate in training, gra
     auto re = check_layer_gradients(d, xs, {.training = false});
     CHECK_MESSAGE(re.ok, re.report());
 }
+
+TEST_CASE("Dense<0>: units at run time, shown in the signature") {
+    Sequential<Dense<4, ReLU>, Dense<0, Softmax>> m(Dense<4, ReLU>(), Dense<0, Softmax>(5));
+    m.build({3});
+    Rng rng(1);
+    CHECK(m.forward(random_tensor<2>({2, 3}, rng)).shape()[1] == 5);
+    CHECK(m.signature().find("units=5") != std::string::npos);
+    Dense<0, Softmax> d(7);
+    d.build({2, 3}, rng);
+    auto r = check_layer_gradients(d, random_tensor<2>({2, 3}, rng));
+    CHECK_MESSAGE(r.ok, r.report());
+    CHECK_THROWS_AS(Dense<0>(0), config_error);
+    CHECK_THROWS_AS(Dense<3>(4), config_error);
+}
