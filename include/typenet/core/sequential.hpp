@@ -20,6 +20,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <iomanip>
@@ -353,6 +354,33 @@ public:
     /// The output of the last forward pass.
     const output_type& output() const noexcept { return out_; }
 
+    /// The instance name of the first layer whose output of the last forward pass holds
+    /// NaN or infinity, or "" when none does (the numerical guard of `fit`).
+    std::string first_non_finite_output() const {
+        std::string found;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((found.empty() && !all_finite(I == size - 1 ? static_cast<const void*>(&out_) : nullptr, I) ? (void)(found = names_[I])
+                                                                                                       : (void)0),
+             ...);
+        }(std::make_index_sequence<size>{});
+        return found;
+    }
+
+    /// The name of the first trainable parameter whose gradient holds NaN or infinity
+    /// ("dense_1/kernel"), or "" when none does.
+    std::string first_non_finite_gradient() {
+        std::string found;
+        visit_parameters([&](ParamRef& p) {
+            if (!found.empty() || !p.trainable) return;
+            for (std::size_t i = 0; i < p.size; ++i)
+                if (!std::isfinite(p.grad[i])) {
+                    found = p.name;
+                    return;
+                }
+        });
+        return found;
+    }
+
     // ------------------------------------------------------------- parameters
     /// Visit every trainable tensor, names prefixed by the layer's instance name.
     template <class F>
@@ -432,6 +460,20 @@ public:
 
 private:
     // --------------------------------------------------------------- helpers
+    /// Are the values of layer i's last output finite? (the last layer's is `out_`,
+    /// passed as `last`; a nested use writing elsewhere is not checked.)
+    bool all_finite(const void* last, std::size_t i) const {
+        bool ok = true;
+        auto check = [&](const auto& t) {
+            for (std::size_t k = 0; k < t.size() && ok; ++k) ok = std::isfinite(t.data()[k]);
+        };
+        [&]<std::size_t... J>(std::index_sequence<J...>) {
+            ((J == i ? check(std::get<J>(acts_)) : void()), ...);
+        }(std::make_index_sequence<size - 1>{});
+        if (i == size - 1 && last) check(*static_cast<const output_type*>(last));
+        return ok;
+    }
+
     template <std::size_t First, std::size_t I, class X>
     const auto& input_of(const X& x) const {
         if constexpr (I == First) return x;

@@ -33,6 +33,8 @@ std::string type_name() {
 template <class T>
 std::string short_type_name() {
     std::string s = type_name<T>();
+    for (const char* anon : {"(anonymous namespace)::", "{anonymous}::"})
+        for (auto k = s.find(anon); k != std::string::npos; k = s.find(anon)) s.erase(k, std::string_view(anon).size());
     std::string out;
     out.reserve(s.size());
     // Drop every "ns::" qualifier (identifier followed by ::).

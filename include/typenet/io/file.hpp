@@ -9,11 +9,13 @@
 #pragma once
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -73,6 +75,27 @@ inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
     return out;
 }
 
+namespace detail {
+/// Remove temporaries `NAME.tmp.<pid>.<n>` of `path` left by processes that no longer
+/// exist (a writer killed half-way): they are never the live file, only litter.
+inline void remove_stale_temporaries(const std::filesystem::path& path) {
+    std::error_code ec;
+    const std::filesystem::path dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+    const std::string prefix = path.filename().string() + ".tmp.";
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string rest = name.substr(prefix.size());
+        const auto dot = rest.find('.');
+        if (dot == std::string::npos || dot == 0) continue;
+        char* end = nullptr;
+        const long pid = std::strtol(rest.substr(0, dot).c_str(), &end, 10);
+        if (*end || pid <= 0 || pid == static_cast<long>(::getpid())) continue;
+        if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) ::unlink(e.path().c_str());
+    }
+}
+}  // namespace detail
+
 /// Replace the file at `path` by `bytes`, atomically: readers see either the old file or the
 /// complete new one, never a mixture, even after a crash or power loss. On failure throws
 /// `io_error(path, reason)` and leaves the old file intact and no temporary behind.
@@ -122,6 +145,7 @@ inline void write_file_atomic(const std::filesystem::path& path, std::span<const
         fail("written, but cannot open its folder to sync it", err, false);
     }
     if (::fsync(d.fd) != 0 && errno != EINVAL) fail("written, but syncing its folder failed", errno, false);
+    detail::remove_stale_temporaries(path);
 }
 
 }  // namespace typenet::io

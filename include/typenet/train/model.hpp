@@ -73,6 +73,11 @@ struct FitOptions {
     bool feature_cache = true;
     /// Where messages (progress, cache notes) go.
     std::ostream* out = &std::cout;
+    /// Check the loss, every layer's output and every gradient for NaN and infinity
+    /// at each step; on the first one, stop with a numeric_error naming the layer (or
+    /// "loss", or the parameter) before the optimizer step, so the weights stay the last
+    /// good ones. Costs a pass over the activations each step.
+    bool check_numerics = false;
 };
 
 namespace detail {
@@ -167,6 +172,8 @@ public:
         ProgressBar bar(*options.out, options.verbose == 2 ? 0 : -1);
         params_ = FitParams{options.epochs, train.size(), options.verbose, false};
         stop_training = false;
+        check_numerics_ = options.check_numerics;
+        step_ = 0;
         const bool use_cache = options.feature_cache && cache_usable(train, note, true);
         params_.cached_features = use_cache;
         const bool cache_validation =
@@ -327,11 +334,24 @@ private:
         classes_ = out.shape()[1];
         detail::targets_for(given, labels, classes_, sparse_loss, y_);
         const float l = loss_.forward(out, y_);
+        const std::string at = " (training step " + std::to_string(step_) + ")";
+        if (check_numerics_) {
+            const std::string layer = net_.first_non_finite_output();
+            if (!layer.empty()) throw numeric_error(layer, "NaN or infinity in the layer's output" + at + "; weights left as before the step");
+            if (!std::isfinite(l)) throw numeric_error("loss", "the loss is " + std::to_string(l) + at + "; weights left as before the step");
+        }
         ensure_shape(grad_, shape_of(out));
         loss_.backward(out, y_, grad_);
         backward(grad_);
+        if (check_numerics_) {
+            const std::string param = net_.first_non_finite_gradient();
+            if (!param.empty())
+                throw numeric_error(param.substr(0, param.find('/')),
+                                    "NaN or infinity in the gradient of " + param + at + "; weights left as before the step");
+        }
         std::vector<ParamRef> ps = net_.parameters();
         opt_.step(ps);
+        ++step_;
         update_metrics(out, y_, l, labels.size());
         write_logs(bl, "");
     }
@@ -477,6 +497,8 @@ private:
     Mean loss_mean_{"loss"};
     FitParams params_;
     std::size_t classes_ = 0;
+    bool check_numerics_ = false;
+    std::uint64_t step_ = 0;
     Tensor<2> y_, grad_, xf_, empty_;
     std::vector<std::int32_t> labels_;
     Scratch scratch_;
