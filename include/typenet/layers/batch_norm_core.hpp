@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,16 @@ enum class BatchNormMode {
 };
 
 namespace detail {
+
+/// Synchronised batch norm across processes (data-parallel training): when set, batch
+/// norm in training mode passes its per-channel partial sums (and its row count)
+/// through this function, which must replace them by their sum over all processes
+/// (an allreduce); statistics and gradients are then those of the global batch. Empty
+/// (the default): each process uses its own batch. Set by typenet's distributed module.
+inline std::function<void(double* values, std::size_t n)>& batchnorm_sync() {
+    static std::function<void(double*, std::size_t)> hook;
+    return hook;
+}
 
 class BatchNormCore {
 public:
@@ -98,7 +109,8 @@ public:
             }
         }
         const float m = momentum;
-        const float unbias = rows > 1 ? static_cast<float>(rows) / static_cast<float>(rows - 1) : 1.0f;
+        const double total = total_rows_;
+        const float unbias = total > 1 ? static_cast<float>(total / (total - 1)) : 1.0f;
         for (std::size_t c = 0; c < C; ++c) {
             moving_mean(c) = m * moving_mean(c) + (1.0f - m) * mu[c];
             moving_variance(c) = m * moving_variance(c) + (1.0f - m) * batch_var_[c] * unbias;
@@ -137,6 +149,14 @@ public:
                 sum_g[c] += partial_[2 * k * C + c];
                 sum_gx[c] += partial_[2 * k * C + C + c];
             }
+        if (auto& sync = batchnorm_sync(); sync) {
+            both_.resize(2 * C);
+            std::copy(sum_g, sum_g + C, both_.begin());
+            std::copy(sum_gx, sum_gx + C, both_.begin() + static_cast<long>(C));
+            sync(both_.data(), 2 * C);
+            std::copy(both_.begin(), both_.begin() + static_cast<long>(C), sum_g);
+            std::copy(both_.begin() + static_cast<long>(C), both_.end(), sum_gx);
+        }
         if (affine)
             for (std::size_t c = 0; c < C; ++c) {
                 dbeta(c) = static_cast<float>(sum_g[c]);
@@ -149,7 +169,7 @@ public:
         float* k1 = k1_.data();
         float* k2 = k2_.data();
         float* k3 = k3_.data();
-        const double inv_m = 1.0 / static_cast<double>(rows);
+        const double inv_m = 1.0 / total_rows_;
         for (std::size_t c = 0; c < C; ++c) {
             k1[c] = gamma(c) * is[c];
             k2[c] = static_cast<float>(sum_g[c] * inv_m);
@@ -201,12 +221,15 @@ private:
             for (std::size_t r = k * chunk_rows; r < r1; ++r)
                 for (std::size_t c = 0; c < C; ++c) s[c] += z[r * C + c];
         }
+        auto& sync = batchnorm_sync();
+        both_.assign(C + 1, 0.0);
+        for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t k = 0; k < chunks; ++k) both_[c] += partial_[k * C + c];
+        both_[C] = static_cast<double>(rows);
+        if (sync) sync(both_.data(), C + 1);
+        total_rows_ = both_[C];
         mean_.assign(C, 0.0f);
-        for (std::size_t c = 0; c < C; ++c) {
-            double t = 0.0;
-            for (std::size_t k = 0; k < chunks; ++k) t += partial_[k * C + c];
-            mean_[c] = static_cast<float>(t / static_cast<double>(rows));
-        }
+        for (std::size_t c = 0; c < C; ++c) mean_[c] = static_cast<float>(both_[c] / total_rows_);
         const float* mu = mean_.data();
         std::fill(partial_.begin(), partial_.end(), 0.0f);
         TYPENET_OMP(parallel for schedule(static) if (chunks > 1))
@@ -219,18 +242,21 @@ private:
                     s[c] += d * d;
                 }
         }
+        both_.assign(C, 0.0);
+        for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t k = 0; k < chunks; ++k) both_[c] += partial_[k * C + c];
+        if (sync) sync(both_.data(), C);
         batch_var_.assign(C, 0.0f);
         invstd_.assign(C, 0.0f);
         for (std::size_t c = 0; c < C; ++c) {
-            double t = 0.0;
-            for (std::size_t k = 0; k < chunks; ++k) t += partial_[k * C + c];
-            batch_var_[c] = static_cast<float>(t / static_cast<double>(rows));
+            batch_var_[c] = static_cast<float>(both_[c] / total_rows_);
             invstd_[c] = 1.0f / std::sqrt(batch_var_[c] + epsilon);
         }
     }
 
     std::vector<float> mean_, invstd_, batch_var_, k1_, k2_, k3_;
-    std::vector<double> sum_g_, sum_gx_;
+    std::vector<double> sum_g_, sum_gx_, both_;
+    double total_rows_ = 1.0;  ///< rows of the (global) batch of the last training forward
     std::vector<float> partial_;  ///< per-chunk partial sums, reused (grows once)
 };
 

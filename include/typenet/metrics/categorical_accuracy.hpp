@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "typenet/core/tensor.hpp"
 #include "typenet/metrics/metric.hpp"
@@ -30,6 +31,12 @@ public:
     float result() const { return total_ ? static_cast<float>(static_cast<double>(correct_) / total_) : 0.0f; }
     void reset() { correct_ = total_ = 0; }
     std::size_t correct() const noexcept { return correct_; }
+    /// The running state {correct, total}: states of several processes add up.
+    std::vector<double> state() const { return {static_cast<double>(correct_), static_cast<double>(total_)}; }
+    void set_state(const std::vector<double>& s) {
+        correct_ = static_cast<std::size_t>(s.at(0));
+        total_ = static_cast<std::size_t>(s.at(1));
+    }
     std::size_t count() const noexcept { return total_; }
 
     /// Index of the largest of `n` values (lowest index on ties).

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace typenet {
 
@@ -20,6 +21,12 @@ public:
     void reset() { sum_ = weight_ = 0.0; }
     const std::string& name() const noexcept { return name_; }
     double count() const noexcept { return weight_; }
+    /// The running state {sum, weight}: states of several processes add up.
+    std::vector<double> state() const { return {sum_, weight_}; }
+    void set_state(const std::vector<double>& s) {
+        sum_ = s.at(0);
+        weight_ = s.at(1);
+    }
 
 private:
     std::string name_;

@@ -35,6 +35,7 @@
 #include <cmath>
 #include <cstddef>
 #include <iostream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -285,6 +286,13 @@ public:
         return all;
     }
 
+    /// Call `hook(params)` after each backward pass, before the optimizer step (data-
+    /// parallel training averages the gradients across processes there).
+    void set_gradient_hook(std::function<void(std::vector<ParamRef>&)> hook) { gradient_hook_ = std::move(hook); }
+    /// Call `reduce(values, n)` on the running loss and metric state before evaluation
+    /// figures are read (data-parallel evaluation sums them across processes there).
+    void set_metric_reducer(std::function<void(double*, std::size_t)> reduce) { metric_reducer_ = std::move(reduce); }
+
     /// Use `cache` for the frozen-feature cache (shared with other models whose first
     /// layer has the same weights; the cache checks that itself).
     void share_feature_cache(std::shared_ptr<FeatureCache> cache) { cache_ = std::move(cache); }
@@ -319,9 +327,42 @@ private:
         loss_mean_.add(loss, static_cast<double>(n));
         std::apply([&](auto&... m) { (m.update(out, y), ...); }, metrics_);
     }
-    void write_logs(Logs& logs, const std::string& prefix) const {
+    void write_logs(Logs& logs, const std::string& prefix, bool reduce = false) const {
+        if (metric_reducer_ && reduce) {
+            // Sum the running state of the loss and of every metric over the processes.
+            std::vector<double> st = loss_mean_.state();
+            std::apply([&](const auto&... m) { (append_state(st, m), ...); }, metrics_);
+            metric_reducer_(st.data(), st.size());
+            Mean l = loss_mean_;
+            l.set_state({st[0], st[1]});
+            logs.set(prefix + "loss", l.result());
+            std::size_t at = 2;
+            std::apply([&](const auto&... m) { (set_from_state(logs, prefix, m, st, at), ...); }, metrics_);
+            return;
+        }
         logs.set(prefix + "loss", loss_mean_.result());
         std::apply([&](const auto&... m) { (logs.set(prefix + m.name(), m.result()), ...); }, metrics_);
+    }
+
+    template <class Met>
+    static void append_state(std::vector<double>& st, const Met& m) {
+        if constexpr (requires { m.state(); }) {
+            const auto s = m.state();
+            st.insert(st.end(), s.begin(), s.end());
+        }
+    }
+    template <class Met>
+    static void set_from_state(Logs& logs, const std::string& prefix, const Met& m, const std::vector<double>& st,
+                               std::size_t& at) {
+        if constexpr (requires { m.state(); }) {
+            Met copy = m;
+            const std::size_t n = m.state().size();
+            copy.set_state(std::vector<double>(st.begin() + static_cast<long>(at), st.begin() + static_cast<long>(at + n)));
+            at += n;
+            logs.set(prefix + m.name(), copy.result());
+        } else {
+            logs.set(prefix + m.name(), m.result());
+        }
     }
 
     void train_batch(const input_type& x, const Tensor<2>& given, const std::vector<std::int32_t>& labels, Logs& bl) {
@@ -350,6 +391,7 @@ private:
                                     "NaN or infinity in the gradient of " + param + at + "; weights left as before the step");
         }
         std::vector<ParamRef> ps = net_.parameters();
+        if (gradient_hook_) gradient_hook_(ps);
         opt_.step(ps);
         ++step_;
         update_metrics(out, y_, l, labels.size());
@@ -373,7 +415,7 @@ private:
             (detail::call_on_test_batch_end(callbacks, *this, b, bl), ...);
         }
         Logs out;
-        write_logs(out, "");
+        write_logs(out, "", true);
         return out;
     }
 
@@ -483,7 +525,7 @@ private:
                 update_metrics(y, y_, loss_.forward(y, y_), l.size());
             });
             Logs r;
-            write_logs(r, "");
+            write_logs(r, "", true);
             return r;
         } else {
             return evaluate_direct(data);
@@ -498,6 +540,8 @@ private:
     FitParams params_;
     std::size_t classes_ = 0;
     bool check_numerics_ = false;
+    std::function<void(std::vector<ParamRef>&)> gradient_hook_;
+    std::function<void(double*, std::size_t)> metric_reducer_;
     std::uint64_t step_ = 0;
     Tensor<2> y_, grad_, xf_, empty_;
     std::vector<std::int32_t> labels_;
