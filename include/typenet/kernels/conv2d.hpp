@@ -131,6 +131,7 @@ inline void conv2d_forward(const ConvGeometry& g, std::size_t cout, const float*
     const double flops = 2.0 * double(M) * double(K) * double(cout);
     const int T = std::min<int>(threads_for(flops, 2.0e5), int(nchunks));
     const std::size_t ldr = ep.ldr ? ep.ldr : cout;
+    const bool stream = use_streaming_stores(y, cout, M, cout, ep.accumulate);
     run_parallel(T, [&](int t, int nt) {
         const Range pr = split_range(np, std::size_t(nt), std::size_t(t));
         for (std::size_t p = pr.begin; p < pr.end; ++p) pack_b_panel(Trans::No, w, cout, L, p, 0, K, packed + L.offset(p));
@@ -141,12 +142,14 @@ inline void conv2d_forward(const ConvGeometry& g, std::size_t cout, const float*
             const std::size_t p0 = q * chunk, p1 = std::min(M, p0 + chunk);
             im2col(g, x, p0, p1, col, ldcol);
             GemmProblem P{Trans::No, p1 - p0, cout, K, col, ldcol, y + p0 * cout, cout, ep};
+            P.stream = stream;
             if (ep.residual) {
                 P.ep.residual = ep.residual + p0 * ldr;
                 P.ep.ldr = ldr;
             }
             gemm_region(P, bv, 0, p1 - p0, 0, np, 0, K, P.C, cout, true, ep.accumulate);
         }
+        if (stream) stream_fence();
     });
 }
 
@@ -223,10 +226,14 @@ inline void conv2d_backward_weight(const ConvGeometry& g, std::size_t cout, cons
     float* partial = scratch(Slot::partial, std::size_t(T) * K * ldp);
     PanelLayout L{chunk, cout};
     const std::size_t np = L.panels();
+    // Per-thread buffers, allocated here (before the threads' barrier).
+    const std::size_t col_size = round_up(chunk * ldcol, 16), b_size = round_up(L.size(), 16);
+    float* cols = scratch(Slot::im2col, std::size_t(T) * col_size);
+    float* bps = scratch(Slot::pack_b, std::size_t(T) * b_size);
     run_parallel(T, [&](int t, int nt) {
         float* mine = partial + std::size_t(t) * K * ldp;
-        float* col = scratch(Slot::im2col, chunk * ldcol);
-        float* bp = scratch(Slot::pack_b, L.size());
+        float* col = cols + std::size_t(t) * col_size;
+        float* bp = bps + std::size_t(t) * b_size;
         const Range cr = split_range(nchunks, std::size_t(nt), std::size_t(t));
         if (cr.begin == cr.end)
             for (std::size_t r = 0; r < K; ++r) std::fill(mine + r * ldp, mine + r * ldp + cout, 0.0f);

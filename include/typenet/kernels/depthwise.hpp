@@ -7,11 +7,16 @@
 /// - rows above / below the input point at a shared row of zeros, and output columns
 ///   whose window is inside the input (the interior) run without any test; only the
 ///   few border columns check each tap;
-/// - 3x3 kernels (MobileNetV2) keep the nine weight vectors in registers; other
-///   kernel sizes use the same code reading the weights from L1.
+/// - 3x3 kernels (MobileNetV2) keep the nine weight vectors in registers and compute
+///   two output rows at once (they share input rows); other kernel sizes use the
+///   same code reading the weights from L1.
+/// - Inputs too large for the caches are prefetched a block of rows ahead, and large
+///   aligned outputs are written with non-temporal stores.
+/// - The input gradient is a forward pass of the flipped kernel for stride 1, a
+///   single sweep per row for 3-wide kernels with stride 2, a generic gather otherwise.
 /// Threads split the output rows (n x oh) statically; the weight gradient sums fixed
-/// chunks of rows into separate partials and adds them in chunk order, so its result
-/// does not depend on the thread count.
+/// chunks of rows into separate partials and adds them in chunk order. Every result
+/// is therefore independent of the thread count, bit for bit.
 #pragma once
 
 #include <algorithm>
@@ -64,6 +69,8 @@ struct ChannelEpilogue {
     std::size_t ldr = 0;
     bool accumulate = false;
     bool clamp = false;
+    bool stream = false;  ///< full vectors stored non-temporally (large, aligned output)
+    bool prefetch = false;  ///< prefetch the next rows' input (input streams from memory)
     float lo = -INFINITY, hi = INFINITY;
 
     ChannelEpilogue() = default;
@@ -79,6 +86,9 @@ TYPENET_INLINE void finish_channels(vfloat a, float* y, const float* res, const 
     if (e.accumulate) a += ldv<Full>(y, n);
     if (res) a += ldv<Full>(res, n);
     if (e.clamp) a = clamp(a, lo, hi);
+    if constexpr (Full) {
+        if (e.stream) return store_stream(y, a);
+    }
     stv<Full>(y, a, n);
 }
 
@@ -96,13 +106,39 @@ inline Interior interior(std::size_t in, std::size_t k, std::size_t s, std::size
     return {lo, hi};
 }
 
+/// Software prefetch spread over a row sweep: `lines` cache lines from `p`, `per_iter`
+/// of them per output column (used when the input streams from memory).
+struct RowPrefetch {
+    const char* p = nullptr;
+    std::size_t lines = 0, per_iter = 0;
+};
+
+/// The prefetch for a block of `rb` output rows starting at `oy` of an image whose
+/// input starts at `ximg`: the input rows the next block needs and this one does not.
+inline RowPrefetch next_rows_prefetch(const ConvGeometry& g, const float* ximg, std::size_t oy, std::size_t rb,
+                                      Interior in) noexcept {
+    RowPrefetch pf;
+    if (in.hi <= in.lo || oy + 2 * rb > g.oh) return pf;
+    const std::size_t cur_end = (oy + rb - 1) * g.sh + g.kh;  // padded row index (exclusive)
+    const std::size_t next_end = (oy + 2 * rb - 1) * g.sh + g.kh;
+    const std::size_t first = std::max(cur_end, (oy + rb) * g.sh);
+    const std::ptrdiff_t a = std::ptrdiff_t(first) - std::ptrdiff_t(g.pad_top);
+    const std::ptrdiff_t b =
+        std::min<std::ptrdiff_t>(std::ptrdiff_t(next_end) - std::ptrdiff_t(g.pad_top), std::ptrdiff_t(g.h));
+    if (a < 0 || b <= a) return pf;
+    pf.p = reinterpret_cast<const char*>(ximg + std::size_t(a) * g.w * g.c);
+    pf.lines = std::size_t(b - a) * g.w * g.c * sizeof(float) / 64;
+    pf.per_iter = ceil_div(pf.lines, in.hi - in.lo);
+    return pf;
+}
+
 /// Depthwise forward of one channel vector [c0, c0 + n) of `RB` output rows at once
 /// (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
                                    float* const* yr, const float* const* rr, const ChannelEpilogue& e,
-                                   Interior in, std::size_t c0, std::size_t n) noexcept {
+                                   Interior in, std::size_t c0, std::size_t n, RowPrefetch pf = {}) noexcept {
     const std::size_t C = g.c, KH = K ? K : g.kh, KW = K ? K : g.kw, sw = g.sw, pl = g.pad_left;
     const vfloat lo(e.lo), hi(e.hi);
     vfloat wv[K ? K * K : 1];
@@ -126,6 +162,11 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
     // Interior: no tests.
     for (std::size_t ox = in.lo; ox < in.hi; ++ox) {
         const std::size_t base = (ox * sw - pl) * C + c0;
+        if (pf.p) {
+            const std::size_t l0 = (ox - in.lo) * pf.per_iter;
+            for (std::size_t q = l0; q < std::min(pf.lines, l0 + pf.per_iter); ++q)
+                prefetch_l1(pf.p + q * 64);
+        }
         vfloat a[RB];
 #pragma GCC unroll 4
         for (int b = 0; b < RB; ++b) a[b] = b0;
@@ -163,11 +204,14 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
 template <int K, int RB>
 TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* const* rows, const float* wt,
                                         float* const* yr, const float* const* rr, const ChannelEpilogue& e,
-                                        Interior in) noexcept {
+                                        Interior in, RowPrefetch pf = {}) noexcept {
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c;
     std::size_t c0 = 0;
-    for (; c0 + W <= C; c0 += W) dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W);
+    for (; c0 + W <= C; c0 += W) {
+        dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W, pf);
+        pf = {};  // the first channel sweep issues every prefetch
+    }
     if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, c0, C - c0);
 }
 
@@ -189,7 +233,9 @@ TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, cons
         yr[b] = y + (r + b) * g.ow * C;
         rr[b] = e.residual ? e.residual + (r + b) * g.ow * e.ldr : nullptr;
     }
-    dw_forward_channels<K, RB>(g, rows, wt, yr, rr, e, in);
+    RowPrefetch pf;
+    if (e.prefetch) pf = next_rows_prefetch(g, x + (r / g.oh) * g.h * g.w * C, r % g.oh, RB, in);
+    dw_forward_channels<K, RB>(g, rows, wt, yr, rr, e, in, pf);
 }
 
 /// Depthwise forward of output rows [r0, r1) (row = image * oh + oy).
@@ -223,6 +269,7 @@ inline void dw_forward_impl(const ConvGeometry& g, const float* x, const float* 
             dw_forward_rows<3>(g, x, wt, y, e, zeros, r0, r1);
         else
             dw_forward_rows<0>(g, x, wt, y, e, zeros, r0, r1);
+        if (e.stream) stream_fence();
     });
 }
 
@@ -258,6 +305,64 @@ TYPENET_INLINE void dw_bwd_input_vec(const ConvGeometry& g, const float* const* 
     }
 }
 
+/// Input gradient of one dx row for 3-wide kernels with column stride 2, one channel
+/// vector: walks the dy columns once; dy column ox feeds dx columns 2*ox - pl + {0,1,2},
+/// the third is carried into the next step. `NRW` contributing kernel rows.
+template <int NRW, bool Full>
+TYPENET_INLINE void dw_bwd_input_k3s2_vec(const ConvGeometry& g, const float* const* dyr, const std::size_t* ki,
+                                          const float* wt, float* dxr, std::size_t c0, std::size_t n) noexcept {
+    const std::size_t C = g.c;
+    const std::ptrdiff_t Wd = std::ptrdiff_t(g.w), pl = std::ptrdiff_t(g.pad_left);
+    vfloat w0[NRW], w1[NRW], w2[NRW];
+    for (int q = 0; q < NRW; ++q) {
+        const float* wr = wt + ki[q] * 3 * C + c0;
+        w0[q] = ldv<Full>(wr, n);
+        w1[q] = ldv<Full>(wr + C, n);
+        w2[q] = ldv<Full>(wr + 2 * C, n);
+    }
+    vfloat carry(0.0f);
+    std::ptrdiff_t ix = -pl;
+    for (std::size_t ox = 0; ox < g.ow; ++ox, ix += 2) {
+        vfloat a0 = carry, a1(0.0f), a2(0.0f);
+#pragma GCC unroll 4
+        for (int q = 0; q < NRW; ++q) {
+            const vfloat d = ldv<Full>(dyr[q] + ox * C + c0, n);
+            a0 = xsimd::fma(d, w0[q], a0);
+            a1 = xsimd::fma(d, w1[q], a1);
+            a2 = xsimd::fma(d, w2[q], a2);
+        }
+        if (ix >= 0 && ix < Wd) stv<Full>(dxr + std::size_t(ix) * C + c0, a0, n);
+        if (ix + 1 >= 0 && ix + 1 < Wd) stv<Full>(dxr + std::size_t(ix + 1) * C + c0, a1, n);
+        carry = a2;
+    }
+    if (ix >= 0 && ix < Wd) stv<Full>(dxr + std::size_t(ix) * C + c0, carry, n);
+    for (std::ptrdiff_t z = std::max<std::ptrdiff_t>(0, ix + 1); z < Wd; ++z)
+        stv<Full>(dxr + std::size_t(z) * C + c0, vfloat(0.0f), n);
+}
+
+/// One dx row of a 3-wide, column-stride-2 kernel with `nr` contributing rows.
+template <bool Full>
+TYPENET_INLINE bool dw_bwd_input_k3s2(const ConvGeometry& g, const float* const* dyr, const std::size_t* ki,
+                                      std::size_t nr, const float* wt, float* dxr, std::size_t c0,
+                                      std::size_t n) noexcept {
+    switch (nr) {
+        case 0:
+            for (std::size_t ix = 0; ix < g.w; ++ix) stv<Full>(dxr + ix * g.c + c0, vfloat(0.0f), n);
+            return true;
+        case 1:
+            dw_bwd_input_k3s2_vec<1, Full>(g, dyr, ki, wt, dxr, c0, n);
+            return true;
+        case 2:
+            dw_bwd_input_k3s2_vec<2, Full>(g, dyr, ki, wt, dxr, c0, n);
+            return true;
+        case 3:
+            dw_bwd_input_k3s2_vec<3, Full>(g, dyr, ki, wt, dxr, c0, n);
+            return true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace detail
 
 /// Depthwise convolution forward: `y[n][oy][ox][ch] = epilogue(sum_{i,j} x[n][oy*sh-pt+i][ox*sw-pl+j][ch] * w[i][j][ch])`.
@@ -268,7 +373,10 @@ inline void depthwise_forward(const ConvGeometry& g, const float* x, const float
                               const Epilogue& ep = {}) {
     detail::check_dw("depthwise_forward", g, {x, w, y});
     const double flops = 2.0 * double(g.n * g.oh * g.ow) * double(g.c) * double(g.kh * g.kw);
-    detail::dw_forward_impl(g, x, w, y, detail::ChannelEpilogue(ep, g.c), threads_for(flops, 1.0e5));
+    detail::ChannelEpilogue e(ep, g.c);
+    e.stream = detail::use_streaming_stores(y, g.c, g.output_pixels(), g.c, ep.accumulate);
+    e.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+    detail::dw_forward_impl(g, x, w, y, e, threads_for(flops, 1.0e5));
 }
 
 /// Depthwise convolution input gradient: `dx = sum over the windows containing each
@@ -306,6 +414,7 @@ inline void depthwise_backward_input(const ConvGeometry& g, const float* dy, con
     }
     const std::uint32_t* cp = cols.data();
     const std::uint32_t* np = ncols.data();
+    const bool k3s2 = KW == 3 && g.sw == 2;
     parallel_ranges(T, g.n * g.h, [&](std::size_t r0, std::size_t r1) {
         const float* dyr[max_kernel];
         std::size_t ki[max_kernel];
@@ -321,6 +430,14 @@ inline void depthwise_backward_input(const ConvGeometry& g, const float* dy, con
             }
             float* dxr = dx + r * g.w * C;
             std::size_t c0 = 0;
+            if (k3s2) {
+                for (; c0 + simd_width <= C; c0 += simd_width)
+                    if (!dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, simd_width))
+                        dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, simd_width);
+                if (c0 < C && !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0))
+                    dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
+                continue;
+            }
             for (; c0 + simd_width <= C; c0 += simd_width)
                 dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, simd_width);
             if (c0 < C) dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);

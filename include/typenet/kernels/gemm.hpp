@@ -5,22 +5,28 @@
 /// How it works (BLIS-like, sized from the SIMD width):
 /// - `op(B)` is packed into panels of `NR = NV * simd_width` columns (zero-padded),
 ///   `[panel][k][NR]`, 64-byte aligned; a `PackedMatrix` keeps a packed B (weights)
-///   across calls. `op(A)` is read in place (row pointers for `Trans::No`, the
-///   contiguous column run for `Trans::Yes`); only edge tiles are copied.
+///   across calls. When few row tiles reuse it, a row-major B is read in place
+///   instead (only its last, partial panel is packed). `op(A)` is always read in
+///   place (row pointers for `Trans::No`, the contiguous column run for `Trans::Yes`).
 /// - The micro-kernel keeps an `MR x NR` block of C in registers (AVX-512: 8 x 48,
-///   24 accumulators; AVX2 / SSE2: 6 x 2 vectors) and broadcasts A. The epilogue
-///   (accumulate, bias, residual, clamp) is applied in its store, so C is written once.
+///   24 accumulators; AVX2 / SSE2: 6 x 2 vectors) and broadcasts A; the last rows of
+///   M run a kernel compiled for exactly their count. The epilogue (accumulate, bias,
+///   residual, clamp) is applied in its store, so C is written once; outputs too
+///   large for the caches are written with non-temporal stores.
 /// - Cache blocking: K in blocks of at most `kc_max` (A tile in L1, B block in L2),
 ///   N in blocks whose packed B fits about 1 MB, M in blocks when K is blocked.
 /// - Threads: the M x N blocks are split statically between the threads; products
 ///   with a large K and a small C (weight gradients `X^T dY`) split K instead, each
-///   thread summing into its own copy of C, reduced in thread order. A given thread
-///   count always gives bit-identical results.
+///   thread summing into its own copy of C, reduced in thread order; when such a
+///   C has few columns it is computed transposed (`C^T = dY^T X`) to fill the
+///   vectors. A given thread count always gives bit-identical results; without a K
+///   split, every thread count gives the same bits.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -50,22 +56,13 @@ struct GemmShape {
     /// Largest K block.
     static constexpr std::size_t kc_max = 512;
     /// Target size in bytes of the part of packed B one thread works on.
-    static inline const std::size_t b_budget = [] {
-        const char* e = std::getenv("TYPENET_B_BUDGET");
-        return e ? std::size_t(std::atoi(e)) : std::size_t(1u << 20);
-    }();
+    static constexpr std::size_t b_budget = 1u << 20;
+    /// Largest number of row tiles for which op(B) is read in place instead of packed
+    /// (packing costs a pass over B; reading in place costs strided access per tile).
+    static constexpr std::size_t direct_b_max_tiles = 8;
     /// Target size in bytes of a C block revisited across K blocks.
     static constexpr std::size_t c_budget = 1u << 19;
 };
-
-/// Largest number of MR-row tiles for which op(B) is read in place instead of packed.
-inline std::size_t direct_b_max_tiles() noexcept {
-    static const std::size_t v = [] {
-        const char* e = std::getenv("TYPENET_DIRECT_B");
-        return e ? std::size_t(std::atoi(e)) : std::size_t(8);
-    }();
-    return v;
-}
 
 /// Epilogue of one micro-tile, already offset to the tile.
 struct TileEpilogue {
@@ -76,6 +73,7 @@ struct TileEpilogue {
     bool clamp = false;
     bool add_c = false;  ///< add the existing C (accumulate, or a later K block)
     bool last = false;   ///< apply bias / residual / clamp (last K block)
+    bool stream = false; ///< write final full tiles with non-temporal stores (C is aligned)
 };
 
 /// Apply the epilogue to one vector of `n` valid lanes of a tile row and store it.
@@ -94,7 +92,8 @@ TYPENET_INLINE void finish_store(vfloat x, float* c, std::size_t col, std::size_
 ///
 /// A is either `MR` row pointers (`ACol == false`, element (r, k) = `ar[r][k]`) or a
 /// column-major run (`ACol == true`, element (r, k) = `ac[k * aks + r]`). B rows are
-/// `bks` floats apart. `mr <= MR`, `nr <= NV * W` are the valid extents (edge tiles).
+/// `bks` floats apart. `mr == MR` rows and `nr <= NV * W` columns are valid (a
+/// partial last panel stores through a small buffer).
 template <std::size_t MR, std::size_t NV, bool ACol>
 __attribute__((noinline)) void micro_kernel(std::size_t kc, const float* const* ar, const float* ac,
                                             std::size_t aks, const float* TYPENET_RESTRICT b,
@@ -141,18 +140,23 @@ __attribute__((noinline)) void micro_kernel(std::size_t kc, const float* const* 
     }
 
     if (mr == MR && nr == NV * W) {
-        const vfloat lo(e.lo), hi(e.hi);
+        const TileEpilogue ev = e;  // a local copy: stores to C cannot alias it
+        const vfloat lo(ev.lo), hi(ev.hi);
 #pragma GCC unroll 32
         for (std::size_t r = 0; r < MR; ++r) {
             float* cr = c + r * ldc;
 #pragma GCC unroll 4
             for (std::size_t v = 0; v < NV; ++v) {
                 vfloat x = acc[r][v];
-                if (e.add_c) x += vfloat::load_unaligned(cr + v * W);
-                if (e.last) {
-                    if (e.bias) x += vfloat::load_unaligned(e.bias + v * W);
-                    if (e.res) x += vfloat::load_unaligned(e.res + r * e.ldr + v * W);
-                    if (e.clamp) x = clamp(x, lo, hi);
+                if (ev.add_c) x += vfloat::load_unaligned(cr + v * W);
+                if (ev.last) {
+                    if (ev.bias) x += vfloat::load_unaligned(ev.bias + v * W);
+                    if (ev.res) x += vfloat::load_unaligned(ev.res + r * ev.ldr + v * W);
+                    if (ev.clamp) x = clamp(x, lo, hi);
+                    if (ev.stream) {
+                        store_stream(cr + v * W, x);
+                        continue;
+                    }
                 }
                 x.store_unaligned(cr + v * W);
             }
@@ -267,6 +271,7 @@ struct GemmProblem {
     float* C = nullptr;
     std::size_t ldc = 0;
     Epilogue ep;
+    bool stream = false;  ///< final stores non-temporal (see `use_streaming_stores`)
 };
 
 /// Serial: C rows [m0, m1) x panels [p0, p1), K rows [k0, k1), into `C` (ldc), with the
@@ -287,6 +292,7 @@ inline void gemm_region(const GemmProblem& P, const BView& B, std::size_t m0, st
 
     TileEpilogue base;
     if (with_ep) {
+        base.stream = P.stream;
         base.lo = P.ep.lo;
         base.hi = P.ep.hi;
         base.clamp = P.ep.clamps();
@@ -420,6 +426,7 @@ inline void gemm_tiles_thread(const GemmProblem& P, const BView& B, const GemmPl
         gemm_region(P, B, mr.begin * MR, std::min(P.M, mr.end * MR), pr.begin, pr.end, 0, P.K, P.C, P.ldc, true,
                     P.ep.accumulate);
     }
+    if (P.stream) stream_fence();
 }
 
 /// The whole product with op(B) given as a view (packed or in place).
@@ -427,6 +434,23 @@ inline void gemm_with_b(const GemmProblem& P, const BView& B, int threads) {
     GemmPlan pl = plan_gemm(P.M, P.N, P.K, threads);
     pl.ksplit = false;
     run_parallel(pl.threads, [&](int t, int nt) { gemm_tiles_thread(P, B, pl, t, nt); });
+}
+
+/// Share of useful lanes when `cols` columns are computed in panels of `NR` columns
+/// (panels narrower than NR also keep fewer accumulators busy).
+inline double column_efficiency(std::size_t cols) noexcept {
+    return double(cols) / double(ceil_div(cols, GemmShape::nr) * GemmShape::nr);
+}
+
+/// Share of useful rows when `rows` rows are computed in tiles of `MR`.
+inline double row_efficiency(std::size_t rows) noexcept {
+    return double(rows) / double(ceil_div(rows, GemmShape::mr) * GemmShape::mr);
+}
+
+/// Whether `C = A^T B` (a weight gradient: long K, small C) runs better as
+/// `C^T = B^T A`, i.e. with M and N swapped (a narrow N wastes vector lanes).
+inline bool transpose_pays(std::size_t M, std::size_t N) noexcept {
+    return column_efficiency(M) * row_efficiency(N) > 1.15 * column_efficiency(N) * row_efficiency(M);
 }
 
 /// Validate the arguments shared by every gemm entry point.
@@ -494,6 +518,7 @@ inline void gemm(Trans ta, std::size_t M, const float* A, std::size_t lda, const
         return;
     }
     detail::GemmProblem P{ta, M, N, K, A, lda, C, ldc, ep};
+    P.stream = detail::use_streaming_stores(C, ldc, M, N, ep.accumulate);
     detail::BView bv;
     bv.packed = B.data();
     bv.packed_k0 = 0;
@@ -522,12 +547,31 @@ inline void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K
     const std::size_t bneed = tb == Trans::No ? N : K;
     if (ldb < bneed) throw shape_error("gemm: ldb (" + std::to_string(ldb) + ") < " + std::to_string(bneed));
 
+    if (ta == Trans::Yes && tb == Trans::No && K >= 1024 && transpose_pays(M, N)) {
+        // C^T = op(B)^T op(A)^T: B (K x N) as the transposed left operand, A (K x M)
+        // as the right one; then C = epilogue(transpose).
+        const std::size_t ldt = round_up(M, 16);
+        float* ct = scratch(Slot::gemm_t, N * ldt);
+        gemm(Trans::Yes, Trans::No, N, M, K, B, ldb, A, lda, ct, ldt, Epilogue{});
+        constexpr std::size_t TB = 16;
+        float tmp[TB];
+        for (std::size_t i0 = 0; i0 < M; i0 += TB)
+            for (std::size_t j0 = 0; j0 < N; j0 += TB)
+                for (std::size_t i = i0; i < std::min(M, i0 + TB); ++i) {
+                    const std::size_t nj = std::min(N, j0 + TB) - j0;
+                    for (std::size_t j = 0; j < nj; ++j) tmp[j] = ct[(j0 + j) * ldt + i];
+                    finish_row(tmp, C + i * ldc + j0, i, j0, nj, ep, ldr);
+                }
+        return;
+    }
+
     GemmProblem P{ta, M, N, K, A, lda, C, ldc, ep};
+    P.stream = use_streaming_stores(C, ldc, M, N, ep.accumulate);
     const GemmPlan pl = plan_gemm(M, N, K, max_threads());
     PanelLayout L{K, N};
     const std::size_t np = L.panels();
     // B is used in place when it is stored row-major and few row tiles reuse it.
-    const bool direct = tb == Trans::No && ceil_div(M, GemmShape::mr) <= direct_b_max_tiles();
+    const bool direct = tb == Trans::No && ceil_div(M, GemmShape::mr) <= GemmShape::direct_b_max_tiles;
 
     if (!pl.ksplit) {
         BView bv;
@@ -565,6 +609,9 @@ inline void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K
     const std::size_t T = static_cast<std::size_t>(pl.threads);
     const std::size_t ldp = round_up(N, 16);
     float* partial = scratch(Slot::partial, T * M * ldp);
+    // Per-thread B blocks, allocated here (before the threads' barrier).
+    const std::size_t kcb = GemmShape::kc_max, per_thread_b = round_up(kcb * np * NR, 16);
+    float* bpack = direct && N % NR == 0 ? nullptr : scratch(Slot::pack_b, T * per_thread_b);
     run_parallel(pl.threads, [&](int t, int nt) {
         const Range kr = split_range(ceil_div(K, 64), static_cast<std::size_t>(nt), static_cast<std::size_t>(t));
         const std::size_t k0 = std::min(K, kr.begin * 64), k1 = std::min(K, kr.end * 64);
@@ -572,9 +619,8 @@ inline void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K
         if (k0 >= k1) {
             for (std::size_t i = 0; i < M; ++i) std::memset(mine + i * ldp, 0, N * sizeof(float));
         } else {
-            // Per K block, pack that block of B (thread-local) unless it is used in place.
-            const std::size_t kcb = GemmShape::kc_max;
-            float* bp = direct && N % NR == 0 ? nullptr : scratch(Slot::pack_b, kcb * np * NR);
+            // Per K block, pack that block of B unless it is used in place.
+            float* bp = bpack ? bpack + static_cast<std::size_t>(t) * per_thread_b : nullptr;
             for (std::size_t ka = k0; ka < k1; ka += kcb) {
                 const std::size_t ke = std::min(k1, ka + kcb);
                 BView bv;

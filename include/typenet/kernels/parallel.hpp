@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 
 #include "typenet/config.hpp"
 
@@ -64,12 +65,25 @@ constexpr Range split_range(std::size_t n, std::size_t parts, std::size_t i) noe
 }
 
 /// Run `f(thread, nthreads)` on `nthreads` threads (just `f(0, 1)` when it is 1).
+/// An exception thrown by `f` on any thread (for example `std::bad_alloc` from a
+/// per-thread buffer) is rethrown on the caller after the region; `f` must then not
+/// have left other threads waiting at a barrier (kernels allocate every per-thread
+/// buffer they need before their first barrier from the calling thread).
 template <class F>
 void run_parallel(int nthreads, F&& f) {
 #if TYPENET_HAS_OPENMP
     if (nthreads > 1) {
+        std::exception_ptr error;
         TYPENET_OMP(parallel num_threads(nthreads))
-        { f(omp_get_thread_num(), omp_get_num_threads()); }
+        {
+            try {
+                f(omp_get_thread_num(), omp_get_num_threads());
+            } catch (...) {
+                TYPENET_OMP(critical(typenet_run_parallel_error))
+                if (!error) error = std::current_exception();
+            }
+        }
+        if (error) std::rethrow_exception(error);
         return;
     }
 #endif

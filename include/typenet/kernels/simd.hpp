@@ -9,12 +9,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include <xsimd/xsimd.hpp>
 
-#if defined(__AVX512F__) || defined(__AVX2__) || defined(__AVX__)
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define TYPENET_X86 1
+#else
+#define TYPENET_X86 0
 #endif
 
 #include "typenet/config.hpp"
@@ -87,6 +91,51 @@ TYPENET_INLINE void store_n(float* p, const vfloat& v, std::size_t n) noexcept {
         v.store_unaligned(p);
     else
         store_partial(p, v, n);
+}
+
+/// Non-temporal store of a full vector to 64-byte (AVX-512) / vector-aligned `p`:
+/// the line goes to memory without being read first (for outputs too large to stay
+/// in cache). Call `stream_fence()` before other threads read the data.
+TYPENET_INLINE void store_stream(float* p, const vfloat& v) noexcept {
+#if defined(__AVX512F__)
+    static_assert(simd_width == 16);
+    _mm512_stream_ps(p, v);
+#elif defined(__AVX__)
+    static_assert(simd_width == 8);
+    _mm256_stream_ps(p, v);
+#elif defined(__SSE__)
+    static_assert(simd_width == 4);
+    _mm_stream_ps(p, v);
+#else
+    v.store_aligned(p);
+#endif
+}
+
+/// Whether an output of `rows x cols` floats (leading dimension `ld`) is large enough
+/// that writing it with non-temporal stores pays (it would not stay in cache anyway,
+/// and the stores then need not read the lines first), and aligned for them.
+inline bool use_streaming_stores(const float* y, std::size_t ld, std::size_t rows, std::size_t cols,
+                                 bool accumulate) noexcept {
+    constexpr std::size_t threshold = std::size_t(32) << 20;  // bytes
+    if (accumulate || cols < 16) return false;
+    if (reinterpret_cast<std::uintptr_t>(y) % 64 != 0 || ld % 16 != 0) return false;
+    return rows * ld * sizeof(float) >= threshold;
+}
+
+/// Hint that the cache line at `p` will be read soon (no-op off x86; never faults).
+TYPENET_INLINE void prefetch_l1(const void* p) noexcept {
+#if TYPENET_X86
+    _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0);
+#else
+    (void)p;
+#endif
+}
+
+/// Order earlier non-temporal stores before later stores.
+TYPENET_INLINE void stream_fence() noexcept {
+#if TYPENET_X86
+    _mm_sfence();
+#endif
 }
 
 /// `min(max(x, lo), hi)`, NaN in x propagating.

@@ -69,13 +69,13 @@ private:
 /// Uses of the per-thread scratch buffers; each use has its own buffer.
 enum class Slot : int {
     pack_b = 0,     ///< packed right-hand matrix of a gemm (shared by the team, owned by the caller)
-    pack_a,         ///< edge tiles of the left-hand matrix (per thread)
     partial,        ///< per-chunk partial results before a fixed-order reduction
     im2col,         ///< im2col rows of conv2d (per thread)
     conv_tmp,       ///< conv2d intermediate (col gradients, packed weights)
     fused,          ///< inverted-residual band buffers (per thread)
     fused_pack,     ///< packed weights of a fused inverted-residual block
     dw_tmp,         ///< depthwise: flipped weights, per-chunk weight-gradient partials
+    gemm_t,         ///< gemm: transposed product before its epilogue
     count_
 };
 

@@ -1,0 +1,348 @@
+/// @file kernels/inverted_residual.hpp
+/// MobileNetV2's inverted-residual block for inference, fused:
+/// expand 1x1 (+bias, ReLU6) -> depthwise kxk stride s (+bias, ReLU6) -> project 1x1
+/// (+bias, optional residual add of the block input).
+///
+/// Computed one image at a time in bands of output rows, so the expanded tensor never
+/// goes to memory: for each band, the expanded input rows it needs are computed into
+/// a small ring of rows (rows shared with the previous band are kept, not recomputed),
+/// the depthwise rows into a band buffer, and the projection writes the band's output
+/// rows. The ring and band buffers (per thread, a few hundred KB) stay in L2.
+/// Threads take whole images, or parts of an image when there are fewer images than
+/// threads. Every output value is computed by the same operations as the unfused
+/// sequence `gemm -> depthwise_forward -> gemm`, whatever the banding or thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+
+#include "typenet/config.hpp"
+#include "typenet/core/error.hpp"
+#include "typenet/kernels/conv_geometry.hpp"
+#include "typenet/kernels/depthwise.hpp"
+#include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/gemm.hpp"
+#include "typenet/kernels/parallel.hpp"
+#include "typenet/kernels/simd.hpp"
+#include "typenet/kernels/workspace.hpp"
+
+namespace typenet::kernels {
+
+/// The weights of one inverted-residual block, with the 1x1 weights packed once for
+/// the gemm micro-kernel (keep one per layer for inference). The depthwise weights and
+/// the biases are referenced, not copied: they must outlive this object's use.
+struct InvertedResidualWeights {
+    PackedMatrix expand;               ///< Cin x Cexp (unused when the block has no expansion)
+    PackedMatrix project;              ///< Cexp x Cout
+    const float* expand_bias = nullptr;   ///< Cexp, or nullptr
+    const float* depthwise = nullptr;     ///< [kh][kw][Cexp]
+    const float* depthwise_bias = nullptr;///< Cexp, or nullptr
+    const float* project_bias = nullptr;  ///< Cout, or nullptr
+    bool has_expand = true;
+
+    /// Pack `we` (Cin x Cexp, row-major; ignored when `with_expand` is false) and `wp`
+    /// (Cexp x Cout) and keep the other pointers.
+    void pack(std::size_t cin, std::size_t cexp, std::size_t cout, const float* we, const float* be, const float* wd,
+              const float* bd, const float* wp, const float* bp, bool with_expand = true) {
+        if (!wd || !wp || (with_expand && !we))
+            throw shape_error("InvertedResidualWeights::pack: null weight pointer");
+        has_expand = with_expand;
+        if (with_expand) expand.pack(Trans::No, cin, cexp, we, cexp);
+        project.pack(Trans::No, cexp, cout, wp, cout);
+        expand_bias = be;
+        depthwise = wd;
+        depthwise_bias = bd;
+        project_bias = bp;
+    }
+};
+
+namespace detail {
+
+/// Everything a thread needs to run its part of a fused block.
+struct FusedBlock {
+    ConvGeometry g;  ///< depthwise geometry (c = Cexp)
+    std::size_t cin = 0, cout = 0;
+    const float* x = nullptr;
+    float* y = nullptr;
+    bool expand = true, residual = false;
+    BView we, wp;
+    const float *be = nullptr, *wd = nullptr, *bd = nullptr, *bp = nullptr;
+    std::size_t band = 1;  ///< output rows per band
+    std::size_t ring = 1;  ///< expanded rows kept
+    const float* zeros = nullptr;
+    bool stream = false;      ///< output written with non-temporal stores (large, aligned)
+    bool prefetch_x = false;  ///< no expansion and a large input: prefetch its rows ahead
+};
+
+/// Output rows per band and ring rows for a block (about 384 KB of buffers per thread).
+inline void plan_bands(FusedBlock& f) {
+    const ConvGeometry& g = f.g;
+    const std::size_t orow = g.ow * g.c, irow = g.w * g.c;
+    const std::size_t budget = (384u * 1024u) / sizeof(float);
+    std::size_t band = budget / (orow + g.sh * irow + 1);
+    // At least ~64 rows of gemm per band where possible, never more than the image.
+    band = std::max<std::size_t>(band, std::min<std::size_t>(g.oh, (64 + g.ow - 1) / g.ow));
+    band = std::clamp<std::size_t>(band, 1, g.oh);
+    f.band = band;
+    f.ring = (band - 1) * g.sh + g.kh;
+    f.stream = use_streaming_stores(f.y, f.cout, g.output_pixels(), f.cout, false);
+    f.prefetch_x = !f.expand && g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+}
+
+/// Output rows [oy_a, oy_b) of image `img`; `ring` holds `f.ring` expanded rows, `dbuf`
+/// `f.band` depthwise output rows. Alone (`nt == 1`), or as thread `t` of a team of
+/// `nt` sharing `ring` and `dbuf`: each stage is then split between the threads, with
+/// a barrier after it.
+template <int K>
+void fused_rows(const FusedBlock& f, std::size_t img, std::size_t oy_a, std::size_t oy_b, float* ring, float* dbuf,
+                std::size_t t = 0, std::size_t nt = 1) {
+    constexpr std::size_t MR = GemmShape::mr;
+    auto my_rows = [&](std::size_t M) {  // this thread's share of M rows, in whole tiles
+        const Range r = split_range(ceil_div(M, MR), nt, t);
+        return Range{std::min(M, r.begin * MR), std::min(M, r.end * MR)};
+    };
+    const ConvGeometry& g = f.g;
+    const std::size_t C = g.c, H = g.h, Wd = g.w, rowlen = Wd * C, R = f.ring;
+    const Interior in = interior(g.w, g.kw, g.sw, g.pad_left, g.ow);
+    ChannelEpilogue de;
+    de.bias = f.bd;
+    de.clamp = true;
+    de.lo = 0.0f;
+    de.hi = 6.0f;
+    de.ldr = C;
+    const float* ximg = f.x + img * H * Wd * f.cin;
+    std::size_t next = 0;  // next input row to expand
+    bool started = false;
+    auto row_ptr = [&](std::ptrdiff_t iy) -> const float* {
+        if (iy < 0 || iy >= std::ptrdiff_t(H)) return f.zeros;
+        if (!f.expand) return ximg + std::size_t(iy) * rowlen;
+        return ring + (std::size_t(iy) % R) * rowlen;
+    };
+    for (std::size_t oy0 = oy_a; oy0 < oy_b; oy0 += f.band) {
+        const std::size_t oy1 = std::min(oy_b, oy0 + f.band), nb = oy1 - oy0;
+        const std::size_t lo = oy0 * g.sh > g.pad_top ? oy0 * g.sh - g.pad_top : 0;
+        const std::size_t hi = std::min(H, (oy1 - 1) * g.sh + g.kh - g.pad_top);  // pad_top < kh
+        if (f.expand && hi > lo) {
+            std::size_t r = started ? std::max(lo, next) : lo;
+            while (r < hi) {
+                const std::size_t slot = r % R, run = std::min(hi - r, R - slot);
+                Epilogue ee;
+                ee.bias = f.be;
+                ee.lo = 0.0f;
+                ee.hi = 6.0f;
+                GemmProblem P{Trans::No, run * Wd, C, f.cin, ximg + r * Wd * f.cin, f.cin, ring + slot * rowlen, C, ee};
+                const Range mine = my_rows(run * Wd);
+                gemm_region(P, f.we, mine.begin, mine.end, 0, f.we.layout.panels(), 0, f.cin, P.C, C, true, false);
+                r += run;
+            }
+            next = hi;
+            started = true;
+        }
+        if (nt > 1) {
+            TYPENET_OMP(barrier)  // expanded rows ready; the previous projection is done
+        }
+        // Depthwise, two output rows at a time, into the band buffer.
+        const std::size_t KH = g.kh;
+        const Range pairs = split_range((nb + 1) / 2, nt, t);
+        for (std::size_t b = 2 * pairs.begin; b < std::min(nb, 2 * pairs.end);) {
+            const int rb = (K != 0 && b + 1 < nb) ? 2 : 1;
+            const float* rows[2 * (K ? K : max_kernel)];
+            float* yr[2];
+            const float* rr[2] = {nullptr, nullptr};
+            for (int q = 0; q < rb; ++q) {
+                const std::size_t oy = oy0 + b + std::size_t(q);
+                for (std::size_t i = 0; i < KH; ++i)
+                    rows[std::size_t(q) * KH + i] = row_ptr(std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top));
+                yr[q] = dbuf + (b + std::size_t(q)) * g.ow * C;
+            }
+            RowPrefetch pf;
+            if (f.prefetch_x) pf = next_rows_prefetch(g, ximg, oy0 + b, std::size_t(rb), in);
+            if (rb == 2)
+                dw_forward_channels<K, 2>(g, rows, f.wd, yr, rr, de, in, pf);
+            else
+                dw_forward_channels<K, 1>(g, rows, f.wd, yr, rr, de, in, pf);
+            b += std::size_t(rb);
+        }
+        if (nt > 1) {
+            TYPENET_OMP(barrier)  // depthwise rows ready
+        }
+        // Project the band (plus the residual rows of the input).
+        Epilogue pe;
+        pe.bias = f.bp;
+        if (f.residual) {
+            pe.residual = ximg + oy0 * g.ow * f.cin;
+            pe.ldr = f.cin;
+        }
+        const std::size_t M = nb * g.ow;
+        GemmProblem P{Trans::No, M, f.cout, C, dbuf, C, f.y + (img * g.oh + oy0) * g.ow * f.cout, f.cout, pe};
+        P.stream = f.stream;
+        const Range mine = my_rows(M);
+        gemm_region(P, f.wp, mine.begin, mine.end, 0, f.wp.layout.panels(), 0, C, P.C, f.cout, true, false);
+    }
+}
+
+/// Run a planned block on `threads` threads.
+///
+/// Threads take whole images when there are at least as many images as threads.
+/// Otherwise each image is split into segments of output rows, one per thread (each
+/// recomputing the few expanded rows its segment shares with the next), unless the
+/// segments would be so short that this duplicated work is large: then the threads
+/// work as a team on each band, splitting every stage between them.
+inline void fused_run(const FusedBlock& f, int threads) {
+    const ConvGeometry& g = f.g;
+    const std::size_t T = std::size_t(threads);
+    const std::size_t ringsz = f.expand ? f.ring * g.w * g.c : 0, dsz = f.band * g.ow * g.c;
+    const std::size_t segs = g.n >= T ? 1 : std::min(g.oh, ceil_div(T, g.n));
+    const double halo = g.kh > g.sh ? double(g.kh - g.sh) / double(ceil_div(g.oh, segs) * g.sh) : 0.0;
+    if (T > 1 && segs > 1 && halo > 0.15) {
+        float* mem = scratch(Slot::fused, round_up(ringsz, 16) + dsz + 16);
+        run_parallel(threads, [&](int t, int nt) {
+            for (std::size_t img = 0; img < g.n; ++img) {
+                if (g.kh == 3 && g.kw == 3)
+                    fused_rows<3>(f, img, 0, g.oh, mem, mem + round_up(ringsz, 16), std::size_t(t), std::size_t(nt));
+                else
+                    fused_rows<0>(f, img, 0, g.oh, mem, mem + round_up(ringsz, 16), std::size_t(t), std::size_t(nt));
+            }
+            if (f.stream) stream_fence();
+        });
+        return;
+    }
+    // Units: (image, segment of output rows).
+    const std::size_t units = g.n * segs;
+    run_parallel(threads, [&](int t, int nt) {
+        float* mem = scratch(Slot::fused, round_up(ringsz, 16) + dsz + 16);
+        float* ring = mem;
+        float* dbuf = mem + round_up(ringsz, 16);
+        const Range ur = split_range(units, std::size_t(nt), std::size_t(t));
+        for (std::size_t u = ur.begin; u < ur.end; ++u) {
+            const std::size_t img = u / segs, s = u % segs;
+            const Range rr = split_range(g.oh, segs, s);
+            if (g.kh == 3 && g.kw == 3)
+                fused_rows<3>(f, img, rr.begin, rr.end, ring, dbuf);
+            else
+                fused_rows<0>(f, img, rr.begin, rr.end, ring, dbuf);
+        }
+        if (f.stream) stream_fence();
+    });
+}
+
+/// Validate a fused block's arguments.
+inline void check_fused(const ConvGeometry& g, std::size_t cin, std::size_t cout, const float* x, const float* y,
+                        bool expand, bool residual) {
+    const char* who = "inverted_residual_forward";
+    g.check(who);
+    if (g.kh > max_kernel) throw shape_error(std::string(who) + ": depthwise kernel too tall");
+    if (!x || !y) throw shape_error(std::string(who) + ": null tensor pointer");
+    if (cin == 0 || cout == 0) throw shape_error(std::string(who) + ": zero channels");
+    if (!expand && cin != g.c)
+        throw shape_error(std::string(who) + ": without expansion the depthwise channels (" + std::to_string(g.c) +
+                          ") must equal the input channels (" + std::to_string(cin) + ")");
+    if (residual && (cin != cout || g.oh != g.h || g.ow != g.w))
+        throw shape_error(std::string(who) + ": a residual needs equal input and output shapes (" +
+                          std::to_string(g.h) + "x" + std::to_string(g.w) + "x" + std::to_string(cin) + " vs " +
+                          std::to_string(g.oh) + "x" + std::to_string(g.ow) + "x" + std::to_string(cout) + ")");
+}
+
+}  // namespace detail
+
+/// Fused inverted-residual block with pre-packed weights (see `InvertedResidualWeights`).
+/// `g` is the depthwise geometry (`g.c` = expanded channels, `g.n/h/w` the input); x is
+/// NHWC `(n, h, w, cin)`, y `(n, oh, ow, cout)` and must not overlap x. With `residual`,
+/// x is added to the projection (requires stride 1 and cin == cout).
+inline void inverted_residual_forward(const ConvGeometry& g, std::size_t cin, std::size_t cout, const float* x,
+                                      const InvertedResidualWeights& w, float* y, bool residual) {
+    using namespace detail;
+    check_fused(g, cin, cout, x, y, w.has_expand, residual);
+    if ((w.has_expand && (w.expand.rows() != cin || w.expand.cols() != g.c)) || w.project.rows() != g.c ||
+        w.project.cols() != cout || !w.depthwise)
+        throw shape_error("inverted_residual_forward: packed weights do not match the block shape");
+    FusedBlock f;
+    f.g = g;
+    f.cin = cin;
+    f.cout = cout;
+    f.x = x;
+    f.y = y;
+    f.expand = w.has_expand;
+    f.residual = residual;
+    if (f.expand) {
+        f.we.packed = w.expand.data();
+        f.we.packed_rows = cin;
+        f.we.layout = w.expand.layout();
+    }
+    f.wp.packed = w.project.data();
+    f.wp.packed_rows = g.c;
+    f.wp.layout = w.project.layout();
+    f.be = w.expand_bias;
+    f.wd = w.depthwise;
+    f.bd = w.depthwise_bias;
+    f.bp = w.project_bias;
+    f.zeros = zero_floats(g.w * g.c);
+    plan_bands(f);
+    const double flops = 2.0 * double(g.n * g.h * g.w) * double(cin * g.c) * (f.expand ? 1.0 : 0.0) +
+                         2.0 * double(g.output_pixels()) * double(g.c) * double(g.kh * g.kw + cout);
+    fused_run(f, threads_for(flops, 2.0e5));
+}
+
+/// Fused inverted-residual block (MobileNetV2): `y = project(relu6(depthwise(relu6(expand(x)))))`
+/// (+ x with `residual`). Weights: `we` Cin x Cexp (ignored without `expand`; block 0
+/// of MobileNetV2 has none), `wd` `[kh][kw][Cexp]`, `wp` Cexp x Cout; biases `be`
+/// (Cexp), `bd` (Cexp), `bp` (Cout), each may be null. `g` is the depthwise geometry
+/// (`g.c` = Cexp; TF SAME for MobileNetV2). The 1x1 weights are packed on every call
+/// (or read in place for tiny inputs); keep an `InvertedResidualWeights` to pack them
+/// once.
+inline void inverted_residual_forward(const ConvGeometry& g, std::size_t cin, std::size_t cout, const float* x,
+                                      const float* we, const float* be, const float* wd, const float* bd,
+                                      const float* wp, const float* bp, float* y, bool expand, bool residual) {
+    using namespace detail;
+    check_fused(g, cin, cout, x, y, expand, residual);
+    if (!wd || !wp || (expand && !we)) throw shape_error("inverted_residual_forward: null weight pointer");
+    FusedBlock f;
+    f.g = g;
+    f.cin = cin;
+    f.cout = cout;
+    f.x = x;
+    f.y = y;
+    f.expand = expand;
+    f.residual = residual;
+    // The 1x1 weights: packed (in parallel) when many rows reuse them, else read in
+    // place (only a partial last panel is packed).
+    PanelLayout le{cin, g.c}, lp{g.c, cout};
+    const std::size_t se = expand ? le.size() : 0;
+    float* pk = scratch(Slot::fused_pack, se + lp.size() + 16);
+    auto view = [&](const float* wsrc, const PanelLayout& L, std::size_t rows, float* buf) {
+        BView v;
+        v.layout = L;
+        v.packed_rows = L.K;
+        constexpr std::size_t NR = GemmShape::nr;
+        if (ceil_div(rows, GemmShape::mr) <= GemmShape::direct_b_max_tiles) {
+            v.direct = wsrc;
+            v.ldb = L.N;
+            if (L.N % NR != 0) {
+                const PanelLayout one{L.K, L.N % NR};
+                pack_b_panel(Trans::No, wsrc + (L.N - L.N % NR), L.N, one, 0, 0, L.K, buf);
+                v.edge = buf;
+            }
+        } else {
+            const int T = threads_for(double(L.K) * double(L.N), 1.0e5);
+            parallel_ranges(T, L.panels(), [&](std::size_t p0, std::size_t p1) {
+                for (std::size_t p = p0; p < p1; ++p) pack_b_panel(Trans::No, wsrc, L.N, L, p, 0, L.K, buf + L.offset(p));
+            });
+            v.packed = buf;
+        }
+        return v;
+    };
+    if (expand) f.we = view(we, le, g.n * g.h * g.w, pk);
+    f.wp = view(wp, lp, g.output_pixels(), pk + se);
+    f.be = be;
+    f.wd = wd;
+    f.bd = bd;
+    f.bp = bp;
+    f.zeros = zero_floats(g.w * g.c);
+    plan_bands(f);
+    const double flops = 2.0 * double(g.n * g.h * g.w) * double(cin * g.c) * (expand ? 1.0 : 0.0) +
+                         2.0 * double(g.output_pixels()) * double(g.c) * double(g.kh * g.kw + cout);
+    fused_run(f, threads_for(flops, 2.0e5));
+}
+
+}  // namespace typenet::kernels
