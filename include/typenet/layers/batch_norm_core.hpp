@@ -19,6 +19,7 @@
 #include "typenet/core/error.hpp"
 #include "typenet/core/parameter.hpp"
 #include "typenet/core/tensor.hpp"
+#include "typenet/kernels/elementwise.hpp"
 
 namespace typenet {
 
@@ -93,6 +94,25 @@ public:
         const std::size_t C = channels();
         if (rows == 0) throw shape_error("BatchNormalization: empty batch");
         statistics(z, rows);
+        if (!batchnorm_sync()) {
+            // y = clamp(z * scale + shift (+ residual)) with the vectorised kernels.
+            k1_.resize(C);
+            k2_.resize(C);
+            for (std::size_t c = 0; c < C; ++c) {
+                k1_[c] = gamma(c) * invstd_[c];
+                k2_[c] = beta(c) - mean_[c] * k1_[c];
+            }
+            if (!residual) {
+                kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
+            } else {
+                kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y);
+                const std::size_t n = rows * C;
+                TYPENET_OMP(parallel for simd schedule(static) if (n > (1u << 16)))
+                for (std::size_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i] + residual[i], lo), hi);
+            }
+            update_moving_averages();
+            return;
+        }
         const float* g = gamma.data();
         const float* b = beta.data();
         const float* mu = mean_.data();
@@ -108,11 +128,17 @@ public:
                 yr[c] = std::min(std::max(v, lo), hi);
             }
         }
+        update_moving_averages();
+    }
+
+    /// Moving averages from the last batch statistics (variance unbiased, as TensorFlow's
+    /// fused kernel).
+    void update_moving_averages() {
         const float m = momentum;
         const double total = total_rows_;
         const float unbias = total > 1 ? static_cast<float>(total / (total - 1)) : 1.0f;
-        for (std::size_t c = 0; c < C; ++c) {
-            moving_mean(c) = m * moving_mean(c) + (1.0f - m) * mu[c];
+        for (std::size_t c = 0; c < channels(); ++c) {
+            moving_mean(c) = m * moving_mean(c) + (1.0f - m) * mean_[c];
             moving_variance(c) = m * moving_variance(c) + (1.0f - m) * batch_var_[c] * unbias;
         }
     }
@@ -122,6 +148,11 @@ public:
     /// dz (when not null). `z` is the input of the forward.
     void backward_batch(const float* z, const float* g, std::size_t rows, float* dz, bool affine) {
         const std::size_t C = channels();
+        if (!batchnorm_sync()) {
+            kernels::batchnorm_backward(z, mean_.data(), invstd_.data(), g, rows, C, gamma.data(), dz,
+                                        affine ? dgamma.data() : nullptr, affine ? dbeta.data() : nullptr);
+            return;
+        }
         const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
         partial_.assign(2 * chunks * C, 0.0f);
         const float* mu = mean_.data();
@@ -212,6 +243,15 @@ private:
     /// Two-pass mean and (biased) variance per channel, in fixed row chunks.
     void statistics(const float* z, std::size_t rows) {
         const std::size_t C = channels();
+        if (!batchnorm_sync()) {
+            mean_.resize(C);
+            batch_var_.resize(C);
+            invstd_.resize(C);
+            kernels::channel_mean_var(z, rows, C, mean_.data(), batch_var_.data());
+            for (std::size_t c = 0; c < C; ++c) invstd_[c] = 1.0f / std::sqrt(batch_var_[c] + epsilon);
+            total_rows_ = static_cast<double>(rows);
+            return;
+        }
         const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
         partial_.assign(chunks * C, 0.0f);
         TYPENET_OMP(parallel for schedule(static) if (chunks > 1))

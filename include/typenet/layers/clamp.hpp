@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "typenet/config.hpp"
+#include "typenet/kernels/elementwise.hpp"
 #include "typenet/layers/activation.hpp"
 
 namespace typenet::detail {
@@ -23,8 +24,7 @@ inline void clamp_apply(const float* x, float* y, std::size_t n, float lo, float
 
 /// dx = dy where lo < y < hi, else 0 (y is the clamped output).
 inline void clamp_gradient(const float* y, const float* dy, float* dx, std::size_t n, float lo, float hi) {
-    TYPENET_OMP(parallel for simd if (n > (1u << 16)) schedule(static))
-    for (std::size_t i = 0; i < n; ++i) dx[i] = (y[i] > lo && y[i] < hi) ? dy[i] : 0.0f;
+    kernels::clamp_backward(y, dy, dx, n, lo, hi);
 }
 
 }  // namespace typenet::detail

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -28,6 +29,7 @@
 
 #include "typenet/core/layer.hpp"
 #include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/workspace.hpp"
 #include "typenet/layers/batch_norm_core.hpp"
 #include "typenet/layers/clamp.hpp"
@@ -86,9 +88,7 @@ public:
     void forward_raw(const float* x, const Shape<4>& in, float* y, const float* residual, const Context& ctx) {
         geom_ = op_.geometry(in, "ConvBN");
         const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
-        path_ = bn_.batch_statistics(ctx.training, ctx.trainable)                      ? Path::batch
-                : (ctx.backward && ctx.trainable && bn_.affine_trainable()) ? Path::moving
-                                                                                        : Path::folded;
+        path_ = path_for(ctx);
         if (path_ == Path::folded) {
             refold();
             kernels::Epilogue ep;
@@ -96,7 +96,8 @@ public:
             ep.residual = residual;
             ep.lo = lo;
             ep.hi = hi;
-            op_.forward(geom_, x, folded_.data(), y, ep);
+            if (op_.pointwise()) kernels::gemm(kernels::Trans::No, rows, x, geom_.c, packed_, y, C, ep);
+            else op_.forward(geom_, x, folded_.data(), y, ep);
             return;
         }
         z_.resize(rows * C);
@@ -190,6 +191,18 @@ public:
     }
     std::size_t out_channels() const noexcept { return op_.out_channels(); }
 
+    /// Will a pass with `ctx` use the folded form (moving statistics folded into the weights)?
+    bool folded_for(const Context& ctx) const { return path_for(ctx) == Path::folded; }
+    /// Convolution geometry for input `in`.
+    kernels::ConvGeometry geometry(const Shape<4>& in) const { return op_.geometry(in, "ConvBN"); }
+    /// Bring the folded weights up to date; returns a number that changes whenever they do.
+    std::uint64_t ensure_folded() {
+        refold();
+        return fold_version_;
+    }
+    const float* folded_weights() const noexcept { return folded_.data(); }
+    const float* folded_shift() const noexcept { return shift_.data(); }
+
     /// The folded kernel and bias of the moving-statistics form (for tests and export).
     const std::vector<float>& folded_kernel() {
         refold();
@@ -202,6 +215,12 @@ public:
 
 private:
     enum class Path { folded, batch, moving };
+
+    Path path_for(const Context& ctx) const {
+        if (bn_.batch_statistics(ctx.training, ctx.trainable)) return Path::batch;
+        if (ctx.backward && ctx.trainable && bn_.affine_trainable()) return Path::moving;
+        return Path::folded;
+    }
 
     /// Recompute scale/shift and the folded kernel when the parameters may have changed.
     void refold() {
@@ -219,6 +238,9 @@ private:
         // [k, k, C, 1]: in both layouts the kernel is rows of C values, one per channel.
         for (std::size_t o = 0; o < n; o += C)
             for (std::size_t c = 0; c < C; ++c) f[o + c] = w[o + c] * s[c];
+        // 1x1 convolutions run on the gemm with the folded weights packed once.
+        if (op_.pointwise()) packed_.pack(kernels::Trans::No, op_.in_channels, C, folded_.data(), C);
+        ++fold_version_;
         dirty_ = false;
     }
     /// d loss / d w = d loss / d w' * scale (w' = w * scale per output channel).
@@ -235,7 +257,9 @@ private:
     kernels::ConvGeometry geom_{};
     Path path_ = Path::folded;
     bool dirty_ = true;
+    std::uint64_t fold_version_ = 0;
     std::vector<float> folded_, scale_, shift_;
+    kernels::PackedMatrix packed_;  ///< folded 1x1 weights in the gemm's panel layout
     std::vector<float> z_, g_, dz_;  ///< pre-norm output, masked gradient, its input gradient
 };
 

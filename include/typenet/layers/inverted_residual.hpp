@@ -6,6 +6,7 @@
 #include <string>
 
 #include "typenet/core/layer.hpp"
+#include "typenet/kernels/inverted_residual.hpp"
 #include "typenet/layers/conv_bn.hpp"
 
 namespace typenet {
@@ -66,6 +67,14 @@ public:
         const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
         const Shape<4> d = depthwise_.output_shape(e);
         const std::size_t ne = shape_size(e), nd = shape_size(d);
+        if (!ctx.backward && expand_folded(ctx) && depthwise_.folded_for(ctx) && project_.folded_for(ctx)) {
+            // Inference: the three convolutions in one pass over row bands (the expanded
+            // tensor stays in cache), with the folded weights packed once.
+            repack_if_needed(in[3]);
+            kernels::inverted_residual_forward(depthwise_.geometry(e), in[3], OutChannels, x.data(), fused_, y.data(),
+                                               residual());
+            return;
+        }
         float* eb;
         float* db;
         if (ctx.backward || !ctx.scratch) {
@@ -142,7 +151,28 @@ public:
     ConvBN<Linear>& project() noexcept { return project_; }
 
 private:
+    bool expand_folded(const Context& ctx) const {
+        if constexpr (has_expand) return expand_.folded_for(ctx);
+        else return true;
+    }
+    void repack_if_needed(std::size_t cin) {
+        const std::uint64_t ve = has_expand ? expand_.ensure_folded() : 0;
+        const std::uint64_t vd = depthwise_.ensure_folded(), vp = project_.ensure_folded();
+        if (packed_ && ve == ve_ && vd == vd_ && vp == vp_) return;
+        const std::size_t cexp = cin * Expansion;
+        fused_.pack(cin, cexp, OutChannels, has_expand ? expand_.folded_weights() : nullptr,
+                    has_expand ? expand_.folded_shift() : nullptr, depthwise_.folded_weights(), depthwise_.folded_shift(),
+                    project_.folded_weights(), project_.folded_shift(), has_expand);
+        ve_ = ve;
+        vd_ = vd;
+        vp_ = vp;
+        packed_ = true;
+    }
+
     std::size_t in_channels_ = 0;
+    kernels::InvertedResidualWeights fused_;  ///< packed folded weights of the fused inference path
+    std::uint64_t ve_ = 0, vd_ = 0, vp_ = 0;
+    bool packed_ = false;
     ConvBN<ReLU6> expand_, depthwise_;
     ConvBN<Linear> project_;
     Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward
