@@ -52,17 +52,33 @@ TEST_CASE("SIGKILL during save_model leaves the previous file intact") {
     fill(m, 1.0f);
     io::save_model(m, file);
 
+    // How long one save takes here, to spread the kills over a write.
+    const auto t0 = std::chrono::steady_clock::now();
+    io::save_model(m, file);
+    const double save_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+
     std::size_t saw_old = 0, saw_new = 0, killed_mid_write = 0;
-    const int delays_us[] = {0, 200, 1000, 3000, 6000, 10000, 15000, 25000, 40000, 70000};
-    for (int delay : delays_us) {
+    const int kills = 12;
+    for (int k = 0; k < kills; ++k) {
+        int ready[2];
+        REQUIRE(::pipe(ready) == 0);
         const pid_t child = ::fork();
         REQUIRE(child >= 0);
         if (child == 0) {
-            // The child writes new weights (2.0) over and over until killed.
+            // The child writes new weights (2.0) over and over until killed; it tells the
+            // parent when its first write begins.
+            ::close(ready[0]);
             fill(m, 2.0f);
+            const char go = 1;
+            if (::write(ready[1], &go, 1) != 1) ::_exit(1);
             for (;;) io::save_model(m, file);
         }
-        std::this_thread::sleep_for(std::chrono::microseconds(delay));
+        ::close(ready[1]);
+        char go = 0;
+        REQUIRE(::read(ready[0], &go, 1) == 1);
+        ::close(ready[0]);
+        // Kill at moments spread over about one and a half saves.
+        std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long>(save_us * 1.5 * k / kills)));
         ::kill(child, SIGKILL);
         int status = 0;
         ::waitpid(child, &status, 0);
@@ -78,7 +94,7 @@ TEST_CASE("SIGKILL during save_model leaves the previous file intact") {
         io::save_model(m, file);  // back to the old weights for the next round
         CHECK(temporaries(dir) == 0);  // the killed writer's temporary is gone
     }
-    MESSAGE("kills: " << std::size(delays_us) << ", during a write (temporary present): " << killed_mid_write
+    MESSAGE("save takes " << save_us / 1000 << " ms; kills: " << kills << ", during a write (temporary present): " << killed_mid_write
                       << ", file afterwards old: " << saw_old << ", new: " << saw_new);
     CHECK(killed_mid_write > 0);
     fs::remove_all(dir);

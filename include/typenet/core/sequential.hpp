@@ -619,8 +619,12 @@ private:
     }
     template <class L>
     static std::string config_of(const L& l) {
-        if constexpr (detail::has_config<L>) return " {" + std::string(l.config()) + "}";
-        else return "";
+        if constexpr (detail::has_config<L>) {
+            const std::string c = l.config();
+            return c.empty() ? c : " {" + c + "}";
+        } else {
+            return "";
+        }
     }
 
     void init_names() {
