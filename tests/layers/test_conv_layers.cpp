@@ -361,6 +361,7 @@ void away_from_relu6_kinks(L& l) {
         if (p.name.find("BatchNorm/beta") != std::string::npos)
             std::fill(p.value, p.value + p.size, projection ? 0.0f : 3.0f);
     });
+    weights_changed(l);
 }
 // Depthwise ConvBN layers with the stride fixed at compile time, to build the same
 // block out of generic parts.
@@ -379,7 +380,7 @@ void copy_weights(A& a, B& b) {
         REQUIRE(pa[i].size == pb[i].size);
         std::copy(pa[i].value, pa[i].value + pa[i].size, pb[i].value);
     }
-    b.visit_parameters([](ParamRef&) {});
+    weights_changed(b);
 }
 // Forward + backward of both; outputs, input gradients and parameter gradients must agree.
 template <class A, class B>

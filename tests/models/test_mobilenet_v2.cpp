@@ -116,13 +116,15 @@ TEST_CASE("MobileNetV2 at 32x32: gradient check on a sample of parameters and in
         if (p.name.find("BatchNorm/beta") != std::string::npos)
             std::fill(p.value, p.value + p.size, projection ? 0.0f : 3.0f);
     });
+    weights_changed(m);
     Tensor<4> x = random_tensor<4>({2, 32, 32, 3}, rng, 0, 1);
     GradientCheckOptions o;
-    o.max_checks = 1;  // one value per tensor: 156 tensors + the input
+    o.max_checks = 2;   // two values of each checked tensor and of the input
+    o.max_tensors = 40; // a random sample of the 156 parameter tensors (each check re-folds every layer)
     o.tolerance = 2e-2;
     o.floor = 0.1;  // 50 layers of float: differences carry ~1e-3 of noise
     o.training = false;
     auto r = check_layer_gradients(m, x, o);
-    CHECK(r.checked > 150);
+    CHECK(r.checked > 60);
     CHECK_MESSAGE(r.ok, r.report());
 }

@@ -55,6 +55,7 @@ struct GradientCheckOptions {
     double kink_tolerance = 2e-2;   ///< D(h) and D(h/2) disagreeing more than this: a kink
     double max_skipped = 0.25;      ///< largest accepted share of skipped values
     std::size_t max_checks = 200;   ///< values checked per tensor (a random sample when larger)
+    std::size_t max_tensors = 0;    ///< parameter tensors checked (a random sample when larger; 0: all)
     bool training = false;          ///< Context::training for the passes
     bool check_input = true;        ///< check d f / d x
     bool check_parameters = true;   ///< check every parameter's gradient
@@ -203,17 +204,19 @@ GradientCheckResult check_layer_gradients(L& layer, const Tensor<N>& x0, const G
         if (o.check_parameters) {
             std::vector<ParamRef> params;
             layer.visit_parameters([&](ParamRef& p) { params.push_back(p); });
+            std::vector<bool> chosen(params.size(), o.max_tensors == 0);
+            for (std::size_t k : detail::sample_indices(params.size(), o.max_tensors ? o.max_tensors : params.size(), rng))
+                chosen[k] = true;
             // A layer may cache values derived from its parameters (folded batch
-            // norm); it refreshes them on the next visit, so visit after each change.
-            auto touch = [&] { layer.visit_parameters([](ParamRef&) {}); };
+            // norm): mark each change.
             for (std::size_t k = 0; k < params.size(); ++k) {
                 ParamRef& p = params[k];
-                if (!p.trainable) continue;  // frozen: backward does not compute its gradient
+                if (!p.trainable || !chosen[k]) continue;  // frozen: backward does not compute its gradient
                 const double floor = detail::tensor_floor(o, grads[k].data(), grads[k].size());
                 for (std::size_t i : detail::sample_indices(p.size, o.max_checks, rng)) {
                     const auto f = detail::probe(p.value[i], o.epsilon, [&](float v) {
                         p.value[i] = v;
-                        touch();
+                        p.mark_changed();
                     }, objective);
                     detail::record(res, o, p.name, i, grads[k][i], f, floor);
                 }

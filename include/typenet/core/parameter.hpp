@@ -19,10 +19,10 @@ namespace typenet {
 
 /// A view of one trainable tensor and its gradient.
 ///
-/// Writing through `value` changes the weights; a layer may cache values derived
-/// from them (folded batch norm) and refreshes those at its next `visit_parameters`,
-/// so visit again after changing weights (optimizers and loaders do: they take a fresh
-/// visit every time).
+/// Writing through `value` changes the weights. A layer that caches values derived
+/// from its weights (folded batch norm) sets `changed` to its flag: whoever writes
+/// through `value` sets `*changed = true` (optimizers, the gradient checker), or calls
+/// `weights_changed(model)` after writing many (loaders).
 struct ParamRef {
     std::string name;                ///< "kernel", "bias"; containers prefix "dense_1/kernel"
     float* value = nullptr;          ///< the weights
@@ -31,6 +31,12 @@ struct ParamRef {
     std::vector<std::size_t> shape;  ///< extents (for summaries and files)
     bool trainable = true;           ///< false when the layer (or an enclosing one) is frozen
     float lr_multiplier = 1.0f;      ///< per-layer learning-rate factor (product over enclosing layers)
+    bool* changed = nullptr;         ///< the owning layer's "weights changed" flag, if it caches anything
+
+    /// Tell the owning layer the values changed.
+    void mark_changed() const noexcept {
+        if (changed) *changed = true;
+    }
 };
 
 /// A view of one persistent, non-trained tensor (saved with the model, not optimised).
@@ -39,6 +45,11 @@ struct BufferRef {
     float* value = nullptr;
     std::size_t size = 0;
     std::vector<std::size_t> shape;
+    bool* changed = nullptr;  ///< as ParamRef::changed
+
+    void mark_changed() const noexcept {
+        if (changed) *changed = true;
+    }
 };
 
 /// A `ParamRef` over a tensor and its gradient tensor.
@@ -91,7 +102,7 @@ template <class M>
 std::vector<BufferRef> state_tensors(M& model) {
     std::vector<BufferRef> out;
     if constexpr (Trainable<M>)
-        model.visit_parameters([&](ParamRef& p) { out.push_back(BufferRef{p.name, p.value, p.size, p.shape}); });
+        model.visit_parameters([&](ParamRef& p) { out.push_back(BufferRef{p.name, p.value, p.size, p.shape, p.changed}); });
     if constexpr (HasBuffers<M>) model.visit_buffers([&](BufferRef& b) { out.push_back(b); });
     return out;
 }
@@ -100,8 +111,8 @@ std::vector<BufferRef> state_tensors(M& model) {
 /// such as folded batch norm); call after writing into `state_tensors`.
 template <class M>
 void weights_changed(M& model) {
-    if constexpr (Trainable<M>) model.visit_parameters([](ParamRef&) {});
-    if constexpr (HasBuffers<M>) model.visit_buffers([](BufferRef&) {});
+    if constexpr (Trainable<M>) model.visit_parameters([](ParamRef& p) { p.mark_changed(); });
+    if constexpr (HasBuffers<M>) model.visit_buffers([](BufferRef& b) { b.mark_changed(); });
 }
 
 }  // namespace typenet

@@ -14,8 +14,9 @@
 ///   moving averages are updated.
 /// - **moving statistics, unfolded**: the rare case of a backward pass that must give
 ///   gamma and beta gradients outside training (gradient checks).
-/// The folded weights are recomputed only when the parameters may have changed (after
-/// a trainable backward, or any visit of the parameters).
+/// The folded weights are recomputed only when the parameters may have changed: an
+/// optimizer step or a loader marks them (ParamRef::changed), and a training pass with
+/// batch statistics moves the moving averages.
 #pragma once
 
 #include <algorithm>
@@ -104,6 +105,7 @@ public:
         op_.forward(geom_, x, op_.kernel.data(), z_.data());
         if (path_ == Path::batch) {
             bn_.forward_batch(z_.data(), rows, y, residual, lo, hi);
+            dirty_ = true;  // the moving averages moved: the folded form must be recomputed
         } else {
             refold();
             for (std::size_t r = 0; r < rows; ++r)
@@ -159,25 +161,25 @@ public:
             if (train_conv) op_.backward_weight(g, x, dz_.data(), op_.dkernel.data());
             if (dx) op_.backward_input(g, dz_.data(), op_.kernel.data(), dx);
         }
-        if (train_conv) dirty_ = true;  // an update follows
     }
 
     template <class F>
     void visit_parameters(F&& f) {
-        dirty_ = true;
         ParamRef k = param_ref(op_.spec.depthwise ? "depthwise_weights" : "weights", op_.kernel, op_.dkernel);
+        k.changed = &dirty_;
         f(k);
-        auto named = [&f](auto& r) {
+        auto named = [&f, this](auto& r) {
             r.name = "BatchNorm/" + r.name;
+            r.changed = &dirty_;
             f(r);
         };
         bn_.visit_parameters(named, true);
     }
     template <class F>
     void visit_buffers(F&& f) {
-        dirty_ = true;
-        auto named = [&f](BufferRef& r) {
+        auto named = [&f, this](BufferRef& r) {
             r.name = "BatchNorm/" + r.name;
+            r.changed = &dirty_;
             f(r);
         };
         bn_.visit_buffers(named);

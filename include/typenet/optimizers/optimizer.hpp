@@ -63,6 +63,7 @@ public:
             State& s = states_[k];
             if (s.size != p.size) self().init_state(s, p.size);
             self().update(s, p.value, p.grad, p.size, learning_rate_ * p.lr_multiplier, scale);
+            p.mark_changed();
         }
     }
 
