@@ -57,7 +57,7 @@ def tests_meson():
     out.append("  test('example_rock_paper_scissors_data', find_program('sh'), args : [files('examples/run_rock_paper_scissors.sh'), example_bins['rock_paper_scissors'], check_outputs, meson.current_build_dir() / 'rock_paper_scissors_out'], env : test_env, timeout : 1200)")
     out.append("endif")
     # MPI (-Dmpi=true): tests/distributed/test_*.cpp in one program run on 2 processes.
-    mpi_tests = sorted(p.name for p in (ROOT / "tests" / "distributed").glob("test_*.cpp"))
+    mpi_tests = tracked("tests/distributed", "test_*.cpp")
     if mpi_tests:
         srcs = ", ".join(f"'distributed/{f}'" for f in mpi_tests)
         out.append("if get_option('mpi')")
@@ -66,9 +66,10 @@ def tests_meson():
         out.append("    dependencies : [typenet_dep, typenet_distributed_dep, doctest_dep], cpp_args : test_args, include_directories : test_inc)")
         out.append("  test('distributed_mpi', find_program('sh'), args : [files('distributed/run_mpi.sh'), '2', test_distributed], env : mpi_env, timeout : 600)")
         out.append("  executable('bench_distributed', 'distributed/bench_distributed.cpp', dependencies : [typenet_dep, typenet_distributed_dep], cpp_args : test_args)")
-        out.append("  if get_option('examples')")
-        out.append("    test('example_rock_paper_scissors_mpi_data', find_program('sh'), args : [files('distributed/run_rock_paper_scissors_mpi.sh'), '2', example_bins['rock_paper_scissors_mpi'], meson.current_build_dir() / 'rock_paper_scissors_mpi_out', '--epochs', '2'], env : mpi_env, timeout : 1800)")
-        out.append("  endif")
+        if "rock_paper_scissors_mpi.cpp" in tracked("examples", "*.cpp"):
+            out.append("  if get_option('examples')")
+            out.append("    test('example_rock_paper_scissors_mpi_data', find_program('sh'), args : [files('distributed/run_rock_paper_scissors_mpi.sh'), '2', example_bins['rock_paper_scissors_mpi'], meson.current_build_dir() / 'rock_paper_scissors_mpi_out', '--epochs', '2'], env : mpi_env, timeout : 1800)")
+            out.append("  endif")
         out.append("endif")
     fails = tracked("tests/compile_fail", "*.cpp")
     out.append("")

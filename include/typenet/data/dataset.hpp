@@ -26,6 +26,10 @@
 /// disjoint and reproducible (TensorFlow's default reshuffles each pass, so its three
 /// splits overlap from epoch to epoch).
 ///
+/// Data-parallel training (typenet/distributed/): `shard(global_batch, ranks, rank)`
+/// gives each process its slice of every global batch, in the epoch's global order,
+/// so that P processes together see exactly the batches of one (`ShardNode`).
+///
 /// ```
 /// auto batches = trn.map(Compose<Scale<255>, Resize<224, 224>, OneHot<3>>{})
 ///                   .cache().shuffle(1900).batch(64).prefetch(2);
@@ -74,6 +78,20 @@ struct Batch {
 
     /// Number of examples.
     std::size_t size() const noexcept { return labels.size(); }
+};
+
+/// What a shard (`Dataset::shard`) does with the last, partial global batch of an
+/// epoch, of m examples (0 < m < global batch, P ranks).
+enum class ShardTail {
+    /// Every rank gets floor(m / P) of them; the last m mod P (fewer than P examples,
+    /// different ones each epoch when the order is reshuffled) are left out of the
+    /// epoch. All ranks then have the same number of examples at every step, which
+    /// data-parallel training needs (equal local batches average exactly).
+    equal,
+    /// The ranks share all m, the first m mod P ranks getting one more: nothing is
+    /// left out, local batches may differ by one (evaluation, where only sums are
+    /// combined).
+    all,
 };
 
 namespace detail {
@@ -317,6 +335,49 @@ private:
     NodePtr in_;
     mutable std::vector<std::unique_ptr<const Example>> slots_;
     mutable std::array<std::mutex, 64> locks_;
+};
+
+/// Rank `rank`'s part of every global batch of `global` = P x b examples, P = `ranks`:
+/// global batch k holds elements k*global .. k*global + global - 1 of the input (in
+/// the input's order of the epoch), and this rank gets the b elements from
+/// k*global + rank*b. The partial last global batch is split as `tail` says. So
+/// batch k of `shard(...).batch(b)` is rank `rank`'s slice of batch k of
+/// `batch(global)`, epoch by epoch (shuffles below draw the global order).
+class ShardNode final : public Node {
+public:
+    ShardNode(NodePtr in, std::size_t global, std::size_t ranks, std::size_t rank, ShardTail tail)
+        : in_(std::move(in)), global_(global), ranks_(ranks), rank_(rank), local_(global / ranks), tail_(tail) {
+        const std::size_t n = in_->size();
+        full_ = n / global_;
+        const std::size_t m = n % global_, q = m / ranks_, extra = m % ranks_;
+        if (tail_ == ShardTail::equal) {
+            tail_count_ = q;
+            tail_start_ = full_ * global_ + rank_ * q;
+        } else {
+            tail_count_ = q + (rank_ < extra ? 1 : 0);
+            tail_start_ = full_ * global_ + rank_ * q + std::min(rank_, extra);
+        }
+    }
+    std::size_t size() const override { return full_ * local_ + tail_count_; }
+    Example get(std::size_t i, std::uint64_t epoch) const override { return in_->get(global_index(i), epoch); }
+    std::string source(std::size_t i, std::uint64_t epoch) const override { return in_->source(global_index(i), epoch); }
+    std::int32_t label(std::size_t i, std::uint64_t epoch) const override { return in_->label(global_index(i), epoch); }
+    std::size_t depth() const override { return in_->depth() + 1; }
+    bool random() const override { return in_->random(); }
+    std::string signature() const override { return in_->signature(); }
+
+    /// Position in the input of this shard's element `i`.
+    std::size_t global_index(std::size_t i) const noexcept {
+        const std::size_t body = full_ * local_;
+        if (i >= body) return tail_start_ + (i - body);
+        return (i / local_) * global_ + rank_ * local_ + i % local_;
+    }
+
+private:
+    NodePtr in_;
+    std::size_t global_, ranks_, rank_, local_;
+    ShardTail tail_;
+    std::size_t full_ = 0, tail_count_ = 0, tail_start_ = 0;
 };
 
 /// Copy examples into a batch, reusing its buffers; all images must have one shape.
@@ -622,6 +683,27 @@ public:
     /// tf.data). Memory: one float32 image per example (224x224x3: 588 KiB).
     Dataset cache() const { return Dataset(std::make_shared<detail::CacheNode>(node_)); }
 
+    /// Rank `rank` of `ranks`'s share of each global batch of `global_batch` examples
+    /// (data-parallel training: every process reads only its own part). With
+    /// b = global_batch / ranks, batch k of `shard(global_batch, ranks, rank).batch(b)`
+    /// is examples rank*b .. rank*b + b - 1 of batch k of `batch(global_batch)`, in
+    /// every epoch: shuffles and random transforms before the shard see the global
+    /// positions, so each example gets the order and random stream a single process
+    /// would give it. The last, partial global batch is split as `tail` says (see
+    /// `ShardTail`; `equal` may leave out up to ranks - 1 examples per epoch).
+    /// @throws config_error when ranks is 0, rank >= ranks, or global_batch is not a
+    /// positive multiple of ranks.
+    Dataset shard(std::size_t global_batch, std::size_t ranks, std::size_t rank,
+                  ShardTail tail = ShardTail::equal) const {
+        if (ranks == 0 || rank >= ranks)
+            throw config_error("Dataset::shard: rank " + std::to_string(rank) + " of " + std::to_string(ranks) +
+                               " ranks does not exist");
+        if (global_batch == 0 || global_batch % ranks != 0)
+            throw config_error("Dataset::shard: the global batch (" + std::to_string(global_batch) +
+                               ") must be a positive multiple of the number of ranks (" + std::to_string(ranks) + ")");
+        return Dataset(std::make_shared<detail::ShardNode>(node_, global_batch, ranks, rank, tail));
+    }
+
     /// Group consecutive examples into batches of `batch_size` (the last one smaller
     /// unless `drop_remainder`). See `BatchedDataset`.
     BatchedDataset batch(std::size_t batch_size, bool drop_remainder = false) const;
@@ -725,6 +807,32 @@ public:
     BatchedDataset parallel(int threads) const {
         BatchedDataset b = fresh();
         b.plan_.threads = std::max(threads, 0);
+        return b;
+    }
+
+    /// Rank `rank` of `ranks`'s part of these batches (see `Dataset::shard`): its batch
+    /// k is its slice of batch k here, batch_size() / ranks examples (same
+    /// drop_remainder, threads and prefetch; its own epoch count, as `prefetch` gives:
+    /// epoch e of the shard is its part of epoch e here). With `ShardTail::all`
+    /// (evaluation) the batch size need not be a multiple of ranks: the shard then
+    /// cuts global batches of ranks x ceil(batch_size() / ranks).
+    /// @throws config_error when ranks is 0, rank >= ranks, or (ShardTail::equal) the
+    /// batch size is not a multiple of ranks.
+    BatchedDataset shard(std::size_t ranks, std::size_t rank, ShardTail tail = ShardTail::equal) const {
+        if (ranks == 0 || rank >= ranks)
+            throw config_error("BatchedDataset::shard: rank " + std::to_string(rank) + " of " + std::to_string(ranks) +
+                               " ranks does not exist");
+        std::size_t global = plan_.batch_size;
+        if (global % ranks != 0) {
+            if (tail == ShardTail::equal)
+                throw config_error("BatchedDataset::shard: the batch size (" + std::to_string(global) +
+                                   ", the global batch) must be a multiple of the number of ranks (" +
+                                   std::to_string(ranks) + ")");
+            global = (global + ranks - 1) / ranks * ranks;
+        }
+        BatchedDataset b = fresh();
+        b.plan_.node = std::make_shared<detail::ShardNode>(plan_.node, global, ranks, rank, tail);
+        b.plan_.batch_size = global / ranks;
         return b;
     }
 

@@ -180,6 +180,13 @@ public:
                 sum_g[c] += partial_[2 * k * C + c];
                 sum_gx[c] += partial_[2 * k * C + C + c];
             }
+        // gamma and beta get this process's own sums (averaged over the processes
+        // afterwards like every other gradient); the input gradient needs the global ones.
+        if (affine)
+            for (std::size_t c = 0; c < C; ++c) {
+                dbeta(c) = static_cast<float>(sum_g[c]);
+                dgamma(c) = static_cast<float>(sum_gx[c]);
+            }
         if (auto& sync = batchnorm_sync(); sync) {
             both_.resize(2 * C);
             std::copy(sum_g, sum_g + C, both_.begin());
@@ -188,11 +195,6 @@ public:
             std::copy(both_.begin(), both_.begin() + static_cast<long>(C), sum_g);
             std::copy(both_.begin() + static_cast<long>(C), both_.end(), sum_gx);
         }
-        if (affine)
-            for (std::size_t c = 0; c < C; ++c) {
-                dbeta(c) = static_cast<float>(sum_g[c]);
-                dgamma(c) = static_cast<float>(sum_gx[c]);
-            }
         if (!dz) return;
         k1_.resize(C);
         k2_.resize(C);
