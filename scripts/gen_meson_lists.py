@@ -37,17 +37,30 @@ def tests_meson():
            "test_env = environment({'TYPENET_DATA': typenet_data, 'OMP_NUM_THREADS': '2'})",
            "test_args = project_args",
            "test_inc = include_directories('.')",
+           "test_deps = [typenet_dep, doctest_dep]",
+           "# The mains, and the files that check stb included before/after typenet, are built",
+           "# without the precompiled header (it would force typenet.hpp and doctest.h first).",
+           "test_main = static_library('typenet_test_main', 'doctest_main.cpp', dependencies : test_deps, cpp_args : test_args)",
+           "test_data_main = static_library('typenet_test_data_main', 'data_main.cpp', dependencies : test_deps, cpp_args : test_args)",
            ""]
+    no_pch = {"data/test_stb_user_before.cpp", "data/test_stb_user_after.cpp"}
     for folder in FOLDERS:
         files = tracked(f"tests/{folder}", "*.cpp")
         plain = [f for f in files if not f.endswith("_data.cpp")]
         data = [f for f in files if f.endswith("_data.cpp")]
-        for name, group, main in ((folder, plain, "doctest_main.cpp"), (folder + "_data", data, "data_main.cpp")):
+        for name, group, main in ((folder, plain, "test_main"), (folder + "_data", data, "test_data_main")):
             if not group:
                 continue
-            srcs = ", ".join(f"'{folder}/{f}'" for f in group)
-            out.append(f"test_{name} = executable('test_{name}', [{srcs}, '{main}'],")
-            out.append("  dependencies : [typenet_dep, doctest_dep], cpp_args : test_args, include_directories : test_inc)")
+            with_pch = [f for f in group if f"{folder}/{f}" not in no_pch]
+            without = [f for f in group if f"{folder}/{f}" in no_pch]
+            links = [main]
+            if without:
+                srcs0 = ", ".join(f"'{folder}/{f}'" for f in without)
+                out.append(f"test_{name}_plain = static_library('test_{name}_plain', [{srcs0}], dependencies : test_deps, cpp_args : test_args, include_directories : test_inc)")
+                links.append(f"test_{name}_plain")
+            srcs = ", ".join(f"'{folder}/{f}'" for f in with_pch)
+            out.append(f"test_{name} = executable('test_{name}', [{srcs}], link_whole : [{', '.join(links)}], cpp_pch : 'pch/typenet_pch.hpp',")
+            out.append("  dependencies : test_deps, cpp_args : test_args, include_directories : test_inc)")
             out.append(f"test('{name}', test_{name}, env : test_env, timeout : 600)")
     out.append("test('cli_data', find_program('sh'), args : [files('apps/check_cli.sh'), typenet_cli, meson.current_build_dir() / 'cli_work'], env : test_env, timeout : 900)")
     out.append("if get_option('examples')")

@@ -171,3 +171,18 @@ TEST_CASE("EarlyStopping, CSVLogger and ModelCheckpoint") {
     CHECK(meta.at("epoch") == "3");
     fs::remove_all(dir);
 }
+
+TEST_CASE("a label outside the model's classes is a shape_error naming the example") {
+    Net net;
+    net.build({8, 8, 3});
+    auto model = compile(net, Adam(), CategoricalCrossentropy<>(), CategoricalAccuracy());
+    auto bad = data::Dataset::from_generator(8, [](std::size_t i) {
+                   Example e = make_example(i);
+                   if (i == 5) e.label = 7;  // the model has 3 outputs
+                   return e;
+               }).batch(8);
+    FitOptions o;
+    o.verbose = 0;
+    o.feature_cache = false;
+    CHECK_THROWS_WITH_AS(model.fit(bad, o), doctest::Contains("label 7 of example 5"), shape_error);
+}

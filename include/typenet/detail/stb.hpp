@@ -312,6 +312,13 @@ _Pragma("push_macro(\"stbi_zlib_decode_noheader_buffer\")") _Pragma("push_macro(
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_WRITE_NO_STDIO
 #define STBIW_ASSERT(x) assert(x)
+// Static functions typenet does not call are marked unused: the warning about them is
+// issued at the end of each translation unit, outside the pragmas below (and always
+// with a precompiled header).
+#if defined(__GNUC__)
+#define STBIDEF static __attribute__((unused))
+#define STBIWDEF static __attribute__((unused))
+#endif
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
