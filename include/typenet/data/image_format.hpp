@@ -235,6 +235,12 @@ inline ImageHeader inspect_bmp(std::span<const std::uint8_t> d, const std::strin
     if (hh < 0) hh = -hh;  // top-down bitmap
     h.width = static_cast<std::size_t>(w);
     h.height = static_cast<std::size_t>(hh);
+    // Found by fuzzing (tests/fuzz/regressions/image/bmp_compression_negative.bmp): stb_image
+    // reads this field as a signed int, so a value of 2^31 or more is negative to it and decoded
+    // as uncompressed rows, past the end of the file (136 bytes became a 2 x 8388609 image).
+    // Types above 6 (BI_ALPHABITFIELDS) are none stb_image decodes: refuse them here.
+    if (compression > 6)
+        throw image_error(name, "corrupt or unsupported BMP: compression type " + std::to_string(compression));
     if (compression == 0 || compression == 3 || compression == 6) {  // uncompressed pixel rows
         const std::uint64_t row = ((std::uint64_t{bpp} * static_cast<std::uint64_t>(w) + 31) / 32) * 4;
         const std::uint64_t need = std::uint64_t{offset} + row * static_cast<std::uint64_t>(hh);

@@ -24,6 +24,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -48,6 +50,11 @@ struct SaveOptions {
     bool store_reference = false;
     std::size_t reference_examples = 2;
 };
+
+/// The most values per example (the product of the input extents) for which `load_model` builds
+/// an unbuilt model from the input shape a file states, unless the file holds more weights than
+/// that (2^24, e.g. 2364 x 2364 x 3). Build the model yourself to load a file for larger inputs.
+inline constexpr std::size_t load_model_max_input_values = std::size_t{1} << 24;
 
 namespace detail {
 
@@ -81,21 +88,34 @@ std::string input_shape_of(const M& model) {
     return s;
 }
 
+/// The example shape stored in a model file. `stored_values` is the number of weights the file
+/// holds: a shape of more than `load_model_max_input_values` values per example is refused unless
+/// the file holds at least as many weights (a model whose first layer is Dense has that many).
+///
+/// Found by fuzzing (tests/fuzz/regressions/model/): std::stoull read " -2" as 2^64 - 2 (building
+/// then threw std::bad_array_new_length), and a file of a few hundred bytes saying
+/// "1000000000" made the Dense layer allocate 16 GB before the weights were compared.
 template <class M>
-std::array<std::size_t, M::input_rank - 1> parse_input_shape(const std::string& text, const std::string& path) {
+std::array<std::size_t, M::input_rank - 1> parse_input_shape(const std::string& text, const std::string& path,
+                                                             std::size_t stored_values) {
     std::array<std::size_t, M::input_rank - 1> out{};
     std::istringstream is(text);
     std::string part;
-    std::size_t i = 0;
+    std::size_t i = 0, values = 1;
     while (std::getline(is, part, ',')) {
         if (i >= out.size()) throw mismatch_error(path, "input shape (" + text + ") has more extents than the model's input");
-        try {
-            out[i++] = std::stoull(part);
-        } catch (const std::exception&) {
+        if (part.empty() || part.size() > 18 || part.find_first_not_of("0123456789") != std::string::npos)
             throw format_error(path, "bad input_shape metadata \"" + text + "\"");
-        }
+        out[i] = std::stoull(part);
+        values = checked_mul(values, out[i]).value_or(SIZE_MAX);
+        ++i;
     }
     if (i != out.size()) throw mismatch_error(path, "input shape (" + text + ") has fewer extents than the model's input");
+    if (values > std::max(load_model_max_input_values, stored_values))
+        throw format_error(path, "input shape (" + text + ") has more values per example than the " +
+                                     std::to_string(stored_values) + " weights the file holds (and than " +
+                                     std::to_string(load_model_max_input_values) +
+                                     "): corrupt? (to load it anyway, build the model for this input first)");
     return out;
 }
 
@@ -137,7 +157,7 @@ void save_model(M& model, const std::filesystem::path& path, const SaveOptions& 
 }
 
 /// Load a file written by `save_model` into `model` (building it for the stored input
-/// shape when needed) and return the file's metadata. Throws format_error (corrupt,
+/// shape when needed, see `load_model_max_input_values`) and return the file's metadata. Throws format_error (corrupt,
 /// truncated, not a typenet model), mismatch_error (another architecture, or the
 /// reference output is not reproduced within `tolerance`), io_error (unreadable).
 template <class M>
@@ -150,7 +170,12 @@ std::map<std::string, std::string> load_model(M& model, const std::filesystem::p
         return it->second;
     };
     if (meta("format") != "typenet-model") throw format_error(p, "not a typenet model file (format \"" + meta("format") + "\")");
-    if (!model.built()) model.build(detail::parse_input_shape<M>(meta("input_shape"), p));
+    if (!model.built()) {
+        std::size_t stored = 0;
+        for (const NamedTensor& t : a.tensors)
+            if (t.name.rfind("__", 0) != 0) stored += t.data.size();
+        model.build(detail::parse_input_shape<M>(meta("input_shape"), p, stored));
+    }
 
     std::ostringstream problems;
     std::size_t count = 0;
