@@ -88,8 +88,10 @@ inline void remove_stale_temporaries(const std::filesystem::path& path) {
         const std::string rest = name.substr(prefix.size());
         const auto dot = rest.find('.');
         if (dot == std::string::npos || dot == 0) continue;
+        // (A named string: `end` points into it. Found by AddressSanitizer in CI.)
+        const std::string digits = rest.substr(0, dot);
         char* end = nullptr;
-        const long pid = std::strtol(rest.substr(0, dot).c_str(), &end, 10);
+        const long pid = std::strtol(digits.c_str(), &end, 10);
         if (*end || pid <= 0 || pid == static_cast<long>(::getpid())) continue;
         if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) ::unlink(e.path().c_str());
     }
