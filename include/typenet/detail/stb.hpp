@@ -285,6 +285,10 @@ _Pragma("push_macro(\"stbi_zlib_decode_noheader_buffer\")") _Pragma("push_macro(
 #define stbi_set_flip_vertically_on_load_thread typenet_stbi_set_flip_vertically_on_load_thread
 #define stbi_set_unpremultiply_on_load typenet_stbi_set_unpremultiply_on_load
 #define stbi_set_unpremultiply_on_load_thread typenet_stbi_set_unpremultiply_on_load_thread
+// stb_image 2.27 declares stbi_set_unpremultiply_on_load_thread but defines it as
+// stbi__unpremultiply_on_load_thread ("declared static but never defined"): give the
+// definition the declared name.
+#define stbi__unpremultiply_on_load_thread typenet_stbi_set_unpremultiply_on_load_thread
 #define stbi_zlib_decode_buffer typenet_stbi_zlib_decode_buffer
 #define stbi_zlib_decode_malloc typenet_stbi_zlib_decode_malloc
 #define stbi_zlib_decode_malloc_guesssize typenet_stbi_zlib_decode_malloc_guesssize
