@@ -54,14 +54,18 @@ namespace typenet {
 /// `input_rank = any_rank` accepts any rank; `output_rank = any_rank` keeps the input's.
 inline constexpr std::size_t any_rank = 0;
 
-/// Transient buffers shared by the layers of a model in passes that need no
-/// backward (inference, or a frozen backbone): a layer that has intermediate
-/// tensors (an inverted-residual block) puts them here instead of keeping its own,
-/// so a deep model in inference holds one set of them, not one per layer. Buffers
-/// only grow; `buffer(i, n)` keeps its address until a larger size is asked for.
+/// Transient buffers shared by the layers of a model: intermediate tensors that do
+/// not outlive one call (an inverted-residual block's expanded and depthwise tensors
+/// in inference, the gradients inside a block or a ConvBN during backward) live here
+/// instead of in each layer, so a deep model holds one set of them, not one per layer.
+/// Buffers only grow; `buffer(i, n)` keeps its address until a larger size is asked for.
 class Scratch {
 public:
     static constexpr std::size_t slots = 4;
+    /// Who uses which slot. A composite block (InvertedResidual) holds `block_a`/`block_b`
+    /// for the duration of one forward or backward call, and the layers it calls use
+    /// `layer_a`/`layer_b` inside their own calls only; nothing survives a call.
+    static constexpr std::size_t block_a = 0, block_b = 1, layer_a = 2, layer_b = 3;
     /// Buffer `i` (< slots) with room for at least `n` floats (uninitialised).
     float* buffer(std::size_t i, std::size_t n) {
         Slot& s = slots_[i];
@@ -100,7 +104,7 @@ struct Context {
     bool backward = true;
     /// That backward will ask for the input gradient (`dx` not null).
     bool input_gradient = true;
-    /// Shared transient buffers (see Scratch); may be null when `backward` is true.
+    /// Shared transient buffers (see Scratch); may be null (a layer then uses its own).
     Scratch* scratch = nullptr;
 };
 

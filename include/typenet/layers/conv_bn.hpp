@@ -126,9 +126,9 @@ public:
         // Gradient before the activation.
         const float* gp = dy;
         if constexpr (std::is_same_v<Act, ReLU6>) {
-            g_.resize(rows * C);
-            detail::clamp_gradient(y, dy, g_.data(), rows * C, lo, hi);
-            gp = g_.data();
+            float* gb = borrow(ctx, Scratch::layer_a, g_, rows * C);
+            detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
+            gp = gb;
         }
         const bool train_conv = ctx.trainable;
         if (path_ == Path::folded) {
@@ -138,10 +138,10 @@ public:
             }
             if (dx) op_.backward_input(g, gp, folded_.data(), dx);
         } else {
-            dz_.resize(rows * C);
+            float* dz = borrow(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
             if (path_ == Path::batch) {
-                bn_.backward_batch(z_.data(), gp, rows, dz_.data(), affine);
+                bn_.backward_batch(z_.data(), gp, rows, dz, affine);
             } else {
                 // y = clamp(z * scale + shift): dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g
                 std::vector<double> sg(C, 0.0), sgx(C, 0.0);
@@ -149,7 +149,7 @@ public:
                     for (std::size_t c = 0; c < C; ++c) {
                         sg[c] += gp[r * C + c];
                         sgx[c] += static_cast<double>(gp[r * C + c]) * (z_[r * C + c] - bn_.moving_mean(c));
-                        dz_[r * C + c] = gp[r * C + c] * scale_[c];
+                        dz[r * C + c] = gp[r * C + c] * scale_[c];
                     }
                 if (affine)
                     for (std::size_t c = 0; c < C; ++c) {
@@ -158,8 +158,8 @@ public:
                             sgx[c] / std::sqrt(static_cast<double>(bn_.moving_variance(c)) + bn_.epsilon));
                     }
             }
-            if (train_conv) op_.backward_weight(g, x, dz_.data(), op_.dkernel.data());
-            if (dx) op_.backward_input(g, dz_.data(), op_.kernel.data(), dx);
+            if (train_conv) op_.backward_weight(g, x, dz, op_.dkernel.data());
+            if (dx) op_.backward_input(g, dz, op_.kernel.data(), dx);
         }
     }
 
@@ -262,7 +262,16 @@ private:
     std::uint64_t fold_version_ = 0;
     std::vector<float> folded_, scale_, shift_;
     kernels::PackedMatrix packed_;  ///< folded 1x1 weights in the gemm's panel layout
-    std::vector<float> z_, g_, dz_;  ///< pre-norm output, masked gradient, its input gradient
+    /// A transient buffer of `n` floats: the model's shared scratch slot when the context has
+    /// one (one set for the whole model instead of one per layer), else `own`.
+    static float* borrow(const Context& ctx, std::size_t slot, std::vector<float>& own, std::size_t n) {
+        if (ctx.scratch) return ctx.scratch->buffer(slot, n);
+        own.resize(n);
+        return own.data();
+    }
+
+    std::vector<float> z_;       ///< pre-norm output, kept for backward
+    std::vector<float> g_, dz_;  ///< masked gradient, its input gradient (when there is no scratch)
 };
 
 /// `ConvBN` with its convolution fixed at compile time: `Filters` outputs, square

@@ -83,8 +83,8 @@ public:
             eb = has_expand ? e_.data() : nullptr;
             db = d_.data();
         } else {
-            eb = has_expand ? ctx.scratch->buffer(0, ne) : nullptr;
-            db = ctx.scratch->buffer(1, nd);
+            eb = has_expand ? ctx.scratch->buffer(Scratch::block_a, ne) : nullptr;
+            db = ctx.scratch->buffer(Scratch::block_b, nd);
         }
         const float* ein = x.data();
         if constexpr (has_expand) {
@@ -99,14 +99,21 @@ public:
         const Shape<4> in = shape_of(x);
         const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
         const Shape<4> d = depthwise_.output_shape(e);
-        ensure_shape(gd_, d);
-        project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd_.data(), ctx);
+        // The gradients of the expanded and depthwise tensors are transient: the model's
+        // shared scratch slots when there is one (ConvBN's own backward uses the other two).
+        auto transient = [&](std::size_t slot, Tensor<4>& own, const Shape<4>& s) -> float* {
+            if (ctx.scratch) return ctx.scratch->buffer(slot, shape_size(s));
+            ensure_shape(own, s);
+            return own.data();
+        };
+        float* gd = transient(Scratch::block_b, gd_, d);
+        project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx);
         if constexpr (has_expand) {
-            ensure_shape(ge_, e);
-            depthwise_.backward_raw(e_.data(), e, d_.data(), gd_.data(), ge_.data(), ctx);
-            expand_.backward_raw(x.data(), in, e_.data(), ge_.data(), dx ? dx->data() : nullptr, ctx);
+            float* ge = transient(Scratch::block_a, ge_, e);
+            depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
+            expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
         } else {
-            depthwise_.backward_raw(x.data(), e, d_.data(), gd_.data(), dx ? dx->data() : nullptr, ctx);
+            depthwise_.backward_raw(x.data(), e, d_.data(), gd, dx ? dx->data() : nullptr, ctx);
         }
         if (dx && residual()) {
             float* g = dx->data();
@@ -176,7 +183,7 @@ private:
     ConvBN<ReLU6> expand_, depthwise_;
     ConvBN<Linear> project_;
     Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward
-    Tensor<4> ge_, gd_;  ///< their gradients
+    Tensor<4> ge_, gd_;  ///< their gradients (when the context has no scratch)
 };
 
 }  // namespace typenet
