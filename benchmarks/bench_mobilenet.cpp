@@ -13,6 +13,7 @@
 //             batch norm on batch statistics), batch 32, 2 threads, images/s
 //   layers    per-layer forward times at batch 64, 2 threads, with GFLOP/s and the share
 //             of --peak (the measured fp32 FMA peak of the machine for 2 threads)
+//   train_layers  per-layer forward and backward times of a training step, batch 32, 2 threads
 //   peak_rss_mb  the process's peak resident memory after the batch-64 inference runs
 // Prints a human table on stderr and one JSON object on stdout (last line).
 #include <sys/resource.h>
@@ -93,6 +94,23 @@ double peak_rss_mb() {
     return r.ru_maxrss / 1024.0;
 }
 
+// Multiply-adds of the convolutions in one layer of the backbone's chain (forward), from the shapes.
+template <class Slot>
+double layer_macs(Slot& layer, const Shape<4>& in, const Shape<4>& out) {
+    using L = std::remove_cvref_t<decltype(layer.get())>;
+    if constexpr (requires { layer.residual(); }) {
+        const double hw_in = double(in[0]) * in[1] * in[2], hw_out = double(out[0]) * out[1] * out[2];
+        const double cin = double(in[3]), cexp = cin * (L::has_expand ? 6.0 : 1.0);
+        return (L::has_expand ? hw_in * cin * cexp : 0.0) + hw_out * cexp * 9.0 + hw_out * cexp * double(out[3]);
+    } else if constexpr (requires { layer.out_channels(); }) {
+        const double hw_out = double(out[0]) * out[1] * out[2];
+        const auto k = layer.spec().kernel;
+        return hw_out * double(out[3]) * double(in[3]) * double(k * k);
+    } else {
+        return 0.0;
+    }
+}
+
 using Backbone = models::MobileNetV2<>;
 using Trainer = Sequential<models::MobileNetV2<>, Dense<1000, Softmax>>;
 
@@ -114,7 +132,7 @@ int main(int argc, char** argv) {
         else if (a == "--peak" && i + 1 < argc) peak = std::atof(argv[++i]);
         else if (a == "--only" && i + 1 < argc) only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: bench_mobilenet [--reps N] [--min-time S] [--peak GFLOPS] [--only b1|b64|train|layers]\n");
+            std::fprintf(stderr, "usage: bench_mobilenet [--reps N] [--min-time S] [--peak GFLOPS] [--only b1|b64|layers|train_layers|train]\n");
             return 2;
         }
     }
@@ -167,19 +185,7 @@ int main(int argc, char** argv) {
             if constexpr (L::output_rank == 4) {
                 nxt.resize(layer.output_shape(shape_of(cur)));
                 const Stat s = time_it([&] { layer.forward(cur, nxt, ctx); }, std::max(3, reps / 2), min_time / 4);
-                // FLOPs from the shapes: 2 x multiply-adds of each convolution in the layer.
-                double macs = 0;
-                const Shape<4> in = shape_of(cur), out = shape_of(nxt);
-                if constexpr (requires { layer.residual(); }) {
-                    const double hw_in = double(in[0]) * in[1] * in[2], hw_out = double(out[0]) * out[1] * out[2];
-                    const double cin = double(in[3]), cexp = cin * (L::has_expand ? 6.0 : 1.0);
-                    macs = (L::has_expand ? hw_in * cin * cexp : 0.0) + hw_out * cexp * 9.0 + hw_out * cexp * double(out[3]);
-                } else if constexpr (requires { layer.out_channels(); }) {
-                    const double hw_out = double(out[0]) * out[1] * out[2];
-                    const auto k = layer.spec().kernel;
-                    macs = hw_out * double(out[3]) * double(in[3]) * double(k * k);
-                }
-                rows.push_back({name, base_type_name<L>(), 2 * macs * 1e-9, s.median});
+                rows.push_back({name, base_type_name<L>(), 2 * layer_macs(layer, shape_of(cur), shape_of(nxt)) * 1e-9, s.median});
                 std::swap(cur, nxt);
             }
         });
@@ -196,6 +202,44 @@ int main(int argc, char** argv) {
                  << ", \"gflops\": " << gfs << ", \"share_of_peak\": " << (peak > 0 ? gfs / peak : 0) << "}";
         }
         json << "], \"layers_total_ms\": " << total * 1e3;
+    }
+    if (want("train_layers")) {
+        // Where a training step's time goes: each layer of the backbone's chain, forward
+        // (batch statistics, keeping what backward needs) and backward (weight and input
+        // gradients), batch 32, 2 threads. Backward does about twice the forward's FLOPs.
+        set_num_threads(2);
+        auto& chain = net.net();
+        Scratch scratch;
+        Context ctx;
+        ctx.training = true;
+        ctx.scratch = &scratch;
+        Tensor<4> cur = random_tensor<4>({32, 224, 224, 3}, rng, 0, 1), nxt, dy, dx;
+        std::size_t index = 0;
+        double total_f = 0, total_b = 0;
+        json << ", \"train_layers_b32_t2\": [";
+        std::fprintf(stderr, "\n%-22s %-18s %9s %9s %9s %9s\n", "layer (training)", "type", "fwd ms", "fwd GF/s", "bwd ms",
+                     "bwd GF/s");
+        chain.for_each_layer([&](auto& layer) {
+            using L = std::remove_cvref_t<decltype(layer.get())>;
+            const std::string name = chain.layer_name(index++);
+            if constexpr (L::output_rank == 4) {
+                nxt.resize(layer.output_shape(shape_of(cur)));
+                const Stat f = time_it([&] { layer.forward(cur, nxt, ctx); }, 3, 0.0);
+                dy = random_tensor<4>(shape_of(nxt), rng, -1, 1);
+                dx.resize(shape_of(cur));
+                const Stat b = time_it([&] { layer.backward(cur, nxt, dy, &dx, ctx); }, 3, 0.0);
+                const double gf = 2 * layer_macs(layer, shape_of(cur), shape_of(nxt)) * 1e-9;
+                std::fprintf(stderr, "%-22s %-18s %9.1f %9.1f %9.1f %9.1f\n", name.c_str(), base_type_name<L>().c_str(),
+                             f.median * 1e3, gf / f.median, b.median * 1e3, 2 * gf / b.median);
+                json << (total_f > 0 ? ", " : "") << "{\"layer\": \"" << name << "\", \"forward_ms\": " << f.median * 1e3
+                     << ", \"backward_ms\": " << b.median * 1e3 << ", \"forward_gflop\": " << gf << "}";
+                total_f += f.median;
+                total_b += b.median;
+                std::swap(cur, nxt);
+            }
+        });
+        json << "], \"train_layers_forward_ms\": " << total_f * 1e3 << ", \"train_layers_backward_ms\": " << total_b * 1e3;
+        std::fprintf(stderr, "%-22s %-18s %9.1f %9s %9.1f\n", "total", "", total_f * 1e3, "", total_b * 1e3);
     }
     if (want("train")) {
         set_num_threads(2);
