@@ -15,6 +15,44 @@ using namespace typenet::kernels;
 namespace {
 const std::size_t kChannels[] = {1, 3, 7, 17, 33, 96};
 const std::size_t kRows[] = {1, 5, 49, 3000};
+
+// Batch mean and 1 / sqrt(var + 1e-3) per channel of a rows x c matrix, in double.
+void naive_stats(const std::vector<float>& x, std::size_t rows, std::size_t c, std::vector<float>& mean,
+                 std::vector<float>& invstd) {
+    mean.assign(c, 0.0f);
+    invstd.assign(c, 0.0f);
+    for (std::size_t j = 0; j < c; ++j) {
+        double s = 0, q = 0;
+        for (std::size_t i = 0; i < rows; ++i) s += x[i * c + j];
+        const double m = s / double(rows);
+        for (std::size_t i = 0; i < rows; ++i) q += (x[i * c + j] - m) * (x[i * c + j] - m);
+        mean[j] = float(m);
+        invstd[j] = float(1.0 / std::sqrt(q / double(rows) + 1e-3));
+    }
+}
+
+// Training batch-norm backward, the autograd-style formula in double: dbeta = sum dy,
+// dgamma = sum dy * x_hat, dx = gamma * invstd * (dy - dbeta / rows - x_hat * dgamma / rows).
+void naive_bn_backward(const std::vector<float>& x, const std::vector<float>& dy, const std::vector<float>& gamma,
+                       const std::vector<float>& mean, const std::vector<float>& invstd, std::size_t rows, std::size_t c,
+                       std::vector<float>& rdx, std::vector<float>& rdg, std::vector<float>& rdb) {
+    rdx.assign(rows * c, 0.0f);
+    rdg.assign(c, 0.0f);
+    rdb.assign(c, 0.0f);
+    for (std::size_t j = 0; j < c; ++j) {
+        double sb = 0, sg = 0;
+        for (std::size_t i = 0; i < rows; ++i) {
+            sb += dy[i * c + j];
+            sg += double(dy[i * c + j]) * ((double(x[i * c + j]) - mean[j]) * invstd[j]);
+        }
+        rdb[j] = float(sb);
+        rdg[j] = float(sg);
+        for (std::size_t i = 0; i < rows; ++i) {
+            const double xh = (double(x[i * c + j]) - mean[j]) * invstd[j];
+            rdx[i * c + j] = float(double(gamma[j]) * invstd[j] * (dy[i * c + j] - sb / double(rows) - xh * sg / double(rows)));
+        }
+    }
+}
 }  // namespace
 
 TEST_CASE("clamp_backward passes the gradient strictly inside (lo, hi)") {
@@ -58,7 +96,7 @@ TEST_CASE("column_sums") {
     CHECK(worst < 1e-5);
 }
 
-TEST_CASE("channel_mean_var: two-pass statistics, biased variance") {
+TEST_CASE("channel_mean_var: statistics of data with a large mean, biased variance") {
     double worst = 0;
     for (auto c : kChannels)
         for (auto rows : kRows) {
@@ -107,32 +145,12 @@ TEST_CASE("batchnorm_backward (from x_hat and from x, mean, invstd) against the 
             auto x = naive::random(rows * c, 10 + c), dy = naive::random(rows * c, 20 + rows);
             auto gamma = naive::random(c, 3);
             // Batch statistics and x_hat in double.
-            std::vector<float> mean(c), invstd(c), xhat(rows * c);
-            for (std::size_t j = 0; j < c; ++j) {
-                double s = 0, q = 0;
-                for (std::size_t i = 0; i < rows; ++i) s += x[i * c + j];
-                const double m = s / double(rows);
-                for (std::size_t i = 0; i < rows; ++i) q += (x[i * c + j] - m) * (x[i * c + j] - m);
-                mean[j] = float(m);
-                invstd[j] = float(1.0 / std::sqrt(q / double(rows) + 1e-3));
-                for (std::size_t i = 0; i < rows; ++i) xhat[i * c + j] = float((x[i * c + j] - m) * invstd[j]);
-            }
-            // Reference: autograd-style formula in double.
-            std::vector<float> rdx(rows * c), rdg(c), rdb(c);
-            for (std::size_t j = 0; j < c; ++j) {
-                double sb = 0, sg = 0;
-                for (std::size_t i = 0; i < rows; ++i) {
-                    sb += dy[i * c + j];
-                    sg += double(dy[i * c + j]) * ((double(x[i * c + j]) - mean[j]) * invstd[j]);
-                }
-                rdb[j] = float(sb);
-                rdg[j] = float(sg);
-                for (std::size_t i = 0; i < rows; ++i) {
-                    const double xh = (double(x[i * c + j]) - mean[j]) * invstd[j];
-                    rdx[i * c + j] =
-                        float(double(gamma[j]) * invstd[j] * (dy[i * c + j] - sb / double(rows) - xh * sg / double(rows)));
-                }
-            }
+            std::vector<float> mean, invstd, xhat(rows * c), rdx, rdg, rdb;
+            naive_stats(x, rows, c, mean, invstd);
+            for (std::size_t i = 0; i < rows; ++i)
+                for (std::size_t j = 0; j < c; ++j)
+                    xhat[i * c + j] = float((double(x[i * c + j]) - mean[j]) * invstd[j]);
+            naive_bn_backward(x, dy, gamma, mean, invstd, rows, c, rdx, rdg, rdb);
             std::vector<float> dx(rows * c), dg(c), db(c);
             batchnorm_backward(xhat.data(), dy.data(), rows, c, gamma.data(), invstd.data(), dx.data(), dg.data(),
                                db.data());
@@ -150,6 +168,47 @@ TEST_CASE("batchnorm_backward (from x_hat and from x, mean, invstd) against the 
         }
     MESSAGE("batchnorm_backward: max relative error " << worst);
     CHECK(worst < 2e-5);
+}
+
+TEST_CASE("batchnorm_backward with a fused ReLU6 mask against the naive masked formula") {
+    double worst = 0;
+    std::size_t masked = 0, total = 0;
+    for (auto c : kChannels)
+        for (auto rows : {std::size_t{2}, std::size_t{49}, std::size_t{3000}}) {
+            auto x = naive::random(rows * c, 7 * rows + c), dy = naive::random(rows * c, 11 * rows + c);
+            auto gamma = naive::random(c, c + 5);
+            std::vector<float> mean, invstd, y(rows * c), mdy(rows * c), rdx, rdg, rdb;
+            naive_stats(x, rows, c, mean, invstd);
+            // The forward's output: y = clamp(3 * x_hat * gamma + 2, 0, 6), so that many values
+            // fall on each side of the clamp; the masked gradient in a plain loop.
+            for (std::size_t i = 0; i < rows; ++i)
+                for (std::size_t j = 0; j < c; ++j) {
+                    const double v = 3.0 * (x[i * c + j] - mean[j]) * invstd[j] * gamma[j] + 2.0;
+                    y[i * c + j] = float(std::min(std::max(v, 0.0), 6.0));
+                    const bool inside = y[i * c + j] > 0.0f && y[i * c + j] < 6.0f;
+                    mdy[i * c + j] = inside ? dy[i * c + j] : 0.0f;
+                    masked += inside ? 0 : 1;
+                    ++total;
+                }
+            naive_bn_backward(x, mdy, gamma, mean, invstd, rows, c, rdx, rdg, rdb);
+            std::vector<float> dx(rows * c), dg(c), db(c);
+            batchnorm_backward(x.data(), mean.data(), invstd.data(), dy.data(), rows, c, gamma.data(), dx.data(),
+                               dg.data(), db.data(), y.data(), 0.0f, 6.0f);
+            // Relative error with a floor of 1% of the vector's largest value: masked sums
+            // can be near zero, where float rounding is all that is left.
+            auto err = [&](const std::vector<float>& a, const std::vector<float>& r) {
+                double scale = 0, e = 0;
+                for (float v : r) scale = std::max(scale, std::abs(double(v)));
+                for (std::size_t i = 0; i < a.size(); ++i)
+                    e = std::max(e, std::abs(double(a[i]) - r[i]) / (std::abs(double(r[i])) + 0.01 * scale + 1e-30));
+                return e;
+            };
+            worst = std::max({worst, err(dx, rdx), err(dg, rdg), err(db, rdb)});
+        }
+    MESSAGE("batchnorm_backward (masked): max error " << worst << ", " << masked << " of " << total << " masked");
+    CHECK(masked > total / 10);
+    CHECK(masked < total * 9 / 10);
+    CHECK(worst < 1e-4);
 }
 
 TEST_CASE("global average pooling forward and backward") {

@@ -32,43 +32,53 @@ inline std::size_t reduction_chunks(std::size_t rows, std::size_t c) noexcept {
     return std::max<std::size_t>(1, std::min<std::size_t>({rows, 64, by_work}));
 }
 
-/// `out[j] (+)= sum over rows [r0, r1) of f(row pointer, j-vector)` in double, with float
-/// partial sums over blocks of 128 rows. `F(const float* row, std::size_t j, std::size_t n)`
-/// returns the vector to add for columns [j, j + n) of that row.
+/// `out[k * cpad + j] (+)= sum over rows [r0, r1) of f(k, r, j, n)` for the `nq` quantities
+/// k, in double, with float partial sums over blocks of 128 rows. One sweep over the rows
+/// computes every quantity (the data are read from memory once, not `nq` times).
+/// `F(std::size_t k, std::size_t r, std::size_t j, std::size_t n)` returns the vector to add
+/// for columns [j, j + n) of row r. `fbuf` holds `nq * cpad` floats.
 template <class F>
-void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, double* out, float* fbuf, F&& f) {
+void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, std::size_t nq, std::size_t cpad, double* out,
+              float* fbuf, F&& f) {
     constexpr std::size_t W = simd_width, B = 128;
     for (std::size_t rb = r0; rb < r1; rb += B) {
         const std::size_t re = std::min(r1, rb + B);
-        std::fill(fbuf, fbuf + c, 0.0f);
+        std::fill(fbuf, fbuf + nq * cpad, 0.0f);
         for (std::size_t r = rb; r < re; ++r) {
             std::size_t j = 0;
-            for (; j + W <= c; j += W) (vfloat::load_unaligned(fbuf + j) + f(r, j, W)).store_unaligned(fbuf + j);
-            if (j < c) store_partial(fbuf + j, load_partial(fbuf + j, c - j) + f(r, j, c - j), c - j);
+            for (; j + W <= c; j += W)
+                for (std::size_t k = 0; k < nq; ++k) {
+                    float* acc = fbuf + k * cpad + j;
+                    (vfloat::load_unaligned(acc) + f(k, r, j, W)).store_unaligned(acc);
+                }
+            if (j < c)
+                for (std::size_t k = 0; k < nq; ++k) {
+                    float* acc = fbuf + k * cpad + j;
+                    store_partial(acc, load_partial(acc, c - j) + f(k, r, j, c - j), c - j);
+                }
         }
-        for (std::size_t j = 0; j < c; ++j) out[j] += fbuf[j];
+        for (std::size_t k = 0; k < nq; ++k)
+            for (std::size_t j = 0; j < c; ++j) out[k * cpad + j] += fbuf[k * cpad + j];
     }
 }
 
 /// Per-channel sums of several quantities over all rows: `nq` double results per channel,
 /// `out[q * c + j]`. `F(q, r, j, n)` gives the vector of quantity q. Parallel over fixed
-/// chunks, chunk partials added in order.
+/// chunks, chunk partials added in order (the result does not depend on the thread count).
 template <class F>
 void channel_reduce(std::size_t rows, std::size_t c, std::size_t nq, double* out, F&& f) {
     const std::size_t nch = reduction_chunks(rows, c);
     const std::size_t cpad = detail::round_up(c, 16);
-    // Per chunk: nq * cpad doubles; per thread: cpad floats.
+    // Per chunk: nq * cpad doubles; per thread: nq * cpad floats.
     float* mem = scratch(Slot::partial, nch * nq * cpad * 2);
     double* part = reinterpret_cast<double*>(mem);
     std::fill(part, part + nch * nq * cpad, 0.0);
     const int T = std::min<int>(threads_for(double(rows) * double(c) * double(nq), 1.0e5), int(nch));
     parallel_ranges(T, nch, [&](std::size_t q0, std::size_t q1) {
-        float* fbuf = scratch(Slot::dw_tmp, cpad);
+        float* fbuf = scratch(Slot::dw_tmp, nq * cpad);
         for (std::size_t q = q0; q < q1; ++q) {
             const Range rr = split_range(rows, nch, q);
-            for (std::size_t k = 0; k < nq; ++k)
-                sum_rows(rr.begin, rr.end, c, part + (q * nq + k) * cpad, fbuf,
-                         [&](std::size_t r, std::size_t j, std::size_t n) { return f(k, r, j, n); });
+            sum_rows(rr.begin, rr.end, c, nq, cpad, part + q * nq * cpad, fbuf, f);
         }
     });
     for (std::size_t k = 0; k < nq; ++k)
@@ -134,21 +144,24 @@ inline void column_sums(const float* a, std::size_t rows, std::size_t cols, floa
 }
 
 /// Batch-norm statistics of a `rows x c` matrix: per-channel mean and biased variance
-/// (divided by `rows`), computed in two passes for accuracy.
+/// (divided by `rows`). One pass over the data: sums of `d = x - x[0]` and of `d * d`
+/// (shifted by the first row, so a mean far from zero costs no digits: the variance is
+/// `E[d^2] - E[d]^2` with `E[d]` of the order of the spread, not of the mean).
 inline void channel_mean_var(const float* x, std::size_t rows, std::size_t c, float* mean, float* var) {
     if (c == 0) return;
     if (!(x && mean && var)) detail::fail("channel_mean_var", "null pointer");
     if (rows == 0) throw shape_error("channel_mean_var: no rows");
-    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 2 * c));
-    detail::channel_reduce(rows, c, 1, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
-        return detail::lanes(x + r * c + j, n);
+    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
+    const float* shift = x;  // the first row
+    detail::channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+        const vfloat d = detail::lanes(x + r * c + j, n) - detail::lanes(shift + j, n);
+        return q == 0 ? d : d * d;
     });
-    for (std::size_t j = 0; j < c; ++j) mean[j] = float(s[j] / double(rows));
-    detail::channel_reduce(rows, c, 1, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n);
-        return d * d;
-    });
-    for (std::size_t j = 0; j < c; ++j) var[j] = float(s[j] / double(rows));
+    for (std::size_t j = 0; j < c; ++j) {
+        const double m = s[j] / double(rows);
+        mean[j] = float(double(shift[j]) + m);
+        var[j] = float(std::max(0.0, s[c + j] / double(rows) - m * m));
+    }
 }
 
 /// Per-channel affine transform with a clamp: `y = min(max(x * scale[ch] + shift[ch], lo), hi)`
@@ -219,20 +232,27 @@ inline void batchnorm_backward(const float* x_hat, const float* dy, std::size_t 
     });
 }
 
-/// Training-mode batch-norm backward from the input `x` and the batch statistics
-/// (`mean`, `invstd = 1 / sqrt(var + eps)`): as the `x_hat` overload with
-/// `x_hat = (x - mean) * invstd` computed on the fly.
-inline void batchnorm_backward(const float* x, const float* mean, const float* invstd, const float* dy,
-                               std::size_t rows, std::size_t c, const float* gamma, float* dx, float* dgamma,
-                               float* dbeta) {
-    if (c == 0) return;
-    if (!(x && mean && invstd && dy)) detail::fail("batchnorm_backward", "null pointer");
-    if (rows == 0) throw shape_error("batchnorm_backward: no rows");
+namespace detail {
+template <bool Masked>
+void batchnorm_backward_x(const float* x, const float* mean, const float* invstd, const float* dy, std::size_t rows,
+                          std::size_t c, const float* gamma, float* dx, float* dgamma, float* dbeta, const float* y,
+                          float lo, float hi) {
+    const vfloat vlo(lo), vhi(hi), zero(0.0f);
+    // The output gradient, masked by the clamp's derivative when there is one.
+    auto grad = [&](std::size_t i, std::size_t n) {
+        const vfloat d = lanes(dy + i, n);
+        if constexpr (Masked) {
+            const vfloat yv = lanes(y + i, n);
+            return xsimd::select((yv > vlo) & (yv < vhi), d, zero);
+        } else {
+            return d;
+        }
+    };
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-    detail::channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = detail::lanes(dy + r * c + j, n);
+    channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+        const vfloat d = grad(r * c + j, n);
         if (q == 0) return d;
-        const vfloat xh = (detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n)) * detail::lanes(invstd + j, n);
+        const vfloat xh = (lanes(x + r * c + j, n) - lanes(mean + j, n)) * lanes(invstd + j, n);
         return d * xh;
     });
     if (dbeta)
@@ -241,7 +261,7 @@ inline void batchnorm_backward(const float* x, const float* mean, const float* i
         for (std::size_t j = 0; j < c; ++j) dgamma[j] = float(s[c + j]);
     if (!dx) return;
     // dx = k * dy + m * (x - mean) * invstd + b = k * dy + m' * x + b'.
-    const std::size_t cp = detail::round_up(c, 16);
+    const std::size_t cp = round_up(c, 16);
     float* coef = scratch(Slot::dw_tmp, 3 * cp);
     float *k = coef, *m = coef + cp, *b = coef + 2 * cp;
     for (std::size_t j = 0; j < c; ++j) {
@@ -257,12 +277,29 @@ inline void batchnorm_backward(const float* x, const float* mean, const float* i
         for (std::size_t r = r0; r < r1; ++r)
             for (std::size_t j = 0; j < c; j += W) {
                 const std::size_t n = std::min(W, c - j);
-                const vfloat v = xsimd::fma(detail::lanes(dy + r * c + j, n), detail::lanes(k + j, n),
-                                            xsimd::fma(detail::lanes(x + r * c + j, n), detail::lanes(m + j, n),
-                                                       detail::lanes(b + j, n)));
-                detail::store_n(dx + r * c + j, v, n);
+                const vfloat v = xsimd::fma(grad(r * c + j, n), lanes(k + j, n),
+                                            xsimd::fma(lanes(x + r * c + j, n), lanes(m + j, n), lanes(b + j, n)));
+                store_n(dx + r * c + j, v, n);
             }
     });
+}
+}  // namespace detail
+
+/// Training-mode batch-norm backward from the input `x` and the batch statistics
+/// (`mean`, `invstd = 1 / sqrt(var + eps)`): as the `x_hat` overload with
+/// `x_hat = (x - mean) * invstd` computed on the fly.
+///
+/// With `y` (the forward's output after a clamp to [lo, hi], a ReLU6), `dy` is the gradient
+/// of that clamped output and is first masked by the clamp's derivative (`dy` where
+/// `lo < y < hi`, else 0) inside the same passes: no separate masking pass over memory.
+inline void batchnorm_backward(const float* x, const float* mean, const float* invstd, const float* dy,
+                               std::size_t rows, std::size_t c, const float* gamma, float* dx, float* dgamma,
+                               float* dbeta, const float* y = nullptr, float lo = 0.0f, float hi = 0.0f) {
+    if (c == 0) return;
+    if (!(x && mean && invstd && dy)) detail::fail("batchnorm_backward", "null pointer");
+    if (rows == 0) throw shape_error("batchnorm_backward: no rows");
+    if (y) detail::batchnorm_backward_x<true>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma, dbeta, y, lo, hi);
+    else detail::batchnorm_backward_x<false>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma, dbeta, y, lo, hi);
 }
 
 /// Global average pooling: `y[img][ch] = mean over the hw pixels of x[img][p][ch]`

@@ -143,16 +143,23 @@ public:
         }
     }
 
+    /// Can `backward_batch` apply a clamp's mask itself (see there)? Not with synchronised
+    /// statistics, whose reductions take the masked gradient.
+    static bool fuses_clamp_mask() { return !batchnorm_sync(); }
+
     /// Training backward from g = d loss / d (normalised output before the clamp; the
-    /// caller has applied the clamp's mask). Writes dgamma, dbeta (when `affine`) and
-    /// dz (when not null). `z` is the input of the forward.
-    void backward_batch(const float* z, const float* g, std::size_t rows, float* dz, bool affine) {
+    /// caller has applied the clamp's mask, or passes the clamped output `y` and [lo, hi]
+    /// when `fuses_clamp_mask()`, and g is then the gradient after the clamp). Writes
+    /// dgamma, dbeta (when `affine`) and dz (when not null). `z` is the input of the forward.
+    void backward_batch(const float* z, const float* g, std::size_t rows, float* dz, bool affine,
+                        const float* y = nullptr, float lo = 0.0f, float hi = 0.0f) {
         const std::size_t C = channels();
         if (!batchnorm_sync()) {
             kernels::batchnorm_backward(z, mean_.data(), invstd_.data(), g, rows, C, gamma.data(), dz,
-                                        affine ? dgamma.data() : nullptr, affine ? dbeta.data() : nullptr);
+                                        affine ? dgamma.data() : nullptr, affine ? dbeta.data() : nullptr, y, lo, hi);
             return;
         }
+        if (y) throw config_error("BatchNormalization: a clamp mask cannot be fused with synchronised statistics");
         const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
         partial_.assign(2 * chunks * C, 0.0f);
         const float* mu = mean_.data();

@@ -123,9 +123,11 @@ public:
                       const Context& ctx) {
         const auto g = op_.geometry(in, "ConvBN");
         const std::size_t rows = g.n * g.oh * g.ow, C = op_.out_channels();
-        // Gradient before the activation.
+        // Gradient before the activation. With batch statistics, batch norm's backward
+        // masks it itself, in the same passes over memory.
         const float* gp = dy;
-        if constexpr (std::is_same_v<Act, ReLU6>) {
+        const bool fused_mask = std::is_same_v<Act, ReLU6> && path_ == Path::batch && detail::BatchNormCore::fuses_clamp_mask();
+        if (std::is_same_v<Act, ReLU6> && !fused_mask) {
             float* gb = borrow(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
             gp = gb;
@@ -141,7 +143,8 @@ public:
             float* dz = borrow(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
             if (path_ == Path::batch) {
-                bn_.backward_batch(z_.data(), gp, rows, dz, affine);
+                if (fused_mask) bn_.backward_batch(z_.data(), dy, rows, dz, affine, y, lo, hi);
+                else bn_.backward_batch(z_.data(), gp, rows, dz, affine);
             } else {
                 // y = clamp(z * scale + shift): dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g
                 std::vector<double> sg(C, 0.0), sgx(C, 0.0);
