@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MobileNetV2 speed: typenet against ONNX Runtime and PyTorch, measured in one run.
 #
-#   benchmarks/compare.sh                 # about 15-25 minutes
+#   benchmarks/compare.sh                 # about 4 minutes on a quiet machine, longer on a busy one
 #   REPS=7 benchmarks/compare.sh          # more repetitions per figure (default 5)
 #   PEERS=/path/to/shared/peers benchmarks/compare.sh
 #
