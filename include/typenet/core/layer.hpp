@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 #include <string>
 #include <type_traits>
 
@@ -90,6 +91,12 @@ private:
     Slot slots_[slots];
 };
 
+struct Context;
+
+/// A transient buffer of `n` floats: slot `slot` of the context's shared scratch when it has
+/// one (one set for the whole model instead of one per layer), else `own`, grown to `n`.
+inline float* scratch_or_own(const Context& ctx, std::size_t slot, std::vector<float>& own, std::size_t n);
+
 /// What a forward or backward call is for.
 struct Context {
     /// A training step: dropout is active and batch norm (unless frozen) uses batch statistics.
@@ -107,6 +114,12 @@ struct Context {
     /// Shared transient buffers (see Scratch); may be null (a layer then uses its own).
     Scratch* scratch = nullptr;
 };
+
+inline float* scratch_or_own(const Context& ctx, std::size_t slot, std::vector<float>& own, std::size_t n) {
+    if (ctx.scratch) return ctx.scratch->buffer(slot, n);
+    own.resize(n);
+    return own.data();
+}
 
 namespace detail {
 template <class L>

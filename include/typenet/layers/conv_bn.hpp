@@ -128,7 +128,7 @@ public:
         const float* gp = dy;
         const bool fused_mask = std::is_same_v<Act, ReLU6> && path_ == Path::batch && detail::BatchNormCore::fuses_clamp_mask();
         if (std::is_same_v<Act, ReLU6> && !fused_mask) {
-            float* gb = borrow(ctx, Scratch::layer_a, g_, rows * C);
+            float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
             gp = gb;
         }
@@ -140,7 +140,7 @@ public:
             }
             if (dx) op_.backward_input(g, gp, folded_.data(), dx);
         } else {
-            float* dz = borrow(ctx, Scratch::layer_b, dz_, rows * C);
+            float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
             if (path_ == Path::batch) {
                 if (fused_mask) bn_.backward_batch(z_.data(), dy, rows, dz, affine, y, lo, hi);
@@ -265,14 +265,6 @@ private:
     std::uint64_t fold_version_ = 0;
     std::vector<float> folded_, scale_, shift_;
     kernels::PackedMatrix packed_;  ///< folded 1x1 weights in the gemm's panel layout
-    /// A transient buffer of `n` floats: the model's shared scratch slot when the context has
-    /// one (one set for the whole model instead of one per layer), else `own`.
-    static float* borrow(const Context& ctx, std::size_t slot, std::vector<float>& own, std::size_t n) {
-        if (ctx.scratch) return ctx.scratch->buffer(slot, n);
-        own.resize(n);
-        return own.data();
-    }
-
     std::vector<float> z_;       ///< pre-norm output, kept for backward
     std::vector<float> g_, dz_;  ///< masked gradient, its input gradient (when there is no scratch)
 };

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "typenet/core/layer.hpp"
 #include "typenet/kernels/inverted_residual.hpp"
@@ -101,15 +102,10 @@ public:
         const Shape<4> d = depthwise_.output_shape(e);
         // The gradients of the expanded and depthwise tensors are transient: the model's
         // shared scratch slots when there is one (ConvBN's own backward uses the other two).
-        auto transient = [&](std::size_t slot, Tensor<4>& own, const Shape<4>& s) -> float* {
-            if (ctx.scratch) return ctx.scratch->buffer(slot, shape_size(s));
-            ensure_shape(own, s);
-            return own.data();
-        };
-        float* gd = transient(Scratch::block_b, gd_, d);
+        float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
         project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx);
         if constexpr (has_expand) {
-            float* ge = transient(Scratch::block_a, ge_, e);
+            float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
             depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
             expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
         } else {
@@ -183,7 +179,7 @@ private:
     ConvBN<ReLU6> expand_, depthwise_;
     ConvBN<Linear> project_;
     Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward
-    Tensor<4> ge_, gd_;  ///< their gradients (when the context has no scratch)
+    std::vector<float> ge_, gd_;  ///< their gradients (when the context has no scratch)
 };
 
 }  // namespace typenet
