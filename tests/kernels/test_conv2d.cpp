@@ -30,6 +30,14 @@ std::vector<ConvCase> cases() {
         {ConvGeometry::valid(2, 7, 7, 4, 7, 7, 1, 1), 3},     // 7x7 kernel, 1x1 output
         {ConvGeometry::same(1, 1, 1, 33, 3, 3, 1, 1), 1},     // 1x1 input
         {ConvGeometry::same(1, 12, 12, 48, 3, 3, 1, 1), 64},  // K > one cache block chunk
+        // Few input channels: the direct kernel (conv_direct.hpp) where the output
+        // channels fit in 4 vectors, im2col otherwise (e.g. 32 channels on SSE2).
+        {ConvGeometry::same(1, 9, 21, 1, 3, 3, 1, 1), 5},     // 1 channel, partial vector
+        {ConvGeometry::same(2, 10, 11, 4, 3, 3, 2, 2), 40},   // 3 vectors on AVX-512, odd widths
+        {ConvGeometry::same(1, 13, 17, 3, 3, 3, 2, 2), 64},   // 4 vectors on AVX-512
+        {ConvGeometry::same(1, 8, 19, 2, 5, 5, 1, 1), 17},    // 5x5 window of 50 values
+        {ConvGeometry::valid(1, 11, 30, 3, 3, 3, 2, 2), 32},  // valid, tiles past the row end
+        {ConvGeometry::same(1, 6, 6, 3, 1, 1, 1, 1), 16},     // pointwise with 3 channels
     };
 }
 
@@ -96,6 +104,39 @@ TEST_CASE("conv2d_backward_weight matches the naive loop") {
         e = std::max(e, naive::max_rel_error(acc.data(), r.data(), r.size()));
         MESSAGE(g.to_string() << " cout " << cout << ": rel err " << e);
         CHECK(e < tol(g.output_pixels()));
+    }
+}
+
+TEST_CASE("conv2d with an input map equals the convolution of the mapped input") {
+    // x * 2 - 1 read inside the convolution (MobileNetV2's rescaling) against the naive
+    // convolution of the rescaled input: the padding must stay zero after the map.
+    const InputMap m{2.0f, -1.0f};
+    std::uint64_t seed = 300;
+    for (const auto& [g, cout] : cases()) {
+        const std::size_t K = g.kh * g.kw * g.c, out = g.output_pixels() * cout;
+        auto x = naive::random(g.input_size(), seed++), w = naive::random(K * cout, seed++);
+        auto dy = naive::random(out, seed++), bias = naive::random(cout, seed++);
+        std::vector<float> xm(x);
+        for (auto& v : xm) v = v * m.scale + m.offset;
+        Epilogue ep;
+        ep.bias = bias.data();
+        std::vector<float> y(out), r(out);
+        conv2d_forward(g, cout, x.data(), w.data(), y.data(), ep, m);
+        naive::conv2d_forward(g, cout, xm.data(), w.data(), r.data(), ep);
+        const double ef = naive::max_rel_error(y.data(), r.data(), out);
+        std::vector<float> dw(K * cout), rw(K * cout);
+        conv2d_backward_weight(g, cout, x.data(), dy.data(), dw.data(), false, m);
+        naive::conv2d_backward_weight(g, cout, xm.data(), dy.data(), rw.data());
+        const double ew = naive::max_rel_error(dw.data(), rw.data(), rw.size());
+        std::vector<float> dx(g.input_size()), rx(g.input_size());
+        conv2d_backward_input(g, cout, dy.data(), w.data(), dx.data(), m);
+        naive::conv2d_backward_input(g, cout, dy.data(), w.data(), rx.data());
+        for (auto& v : rx) v *= m.scale;  // d(x * s + o) / dx = s
+        const double ex = naive::max_rel_error(dx.data(), rx.data(), rx.size());
+        MESSAGE(g.to_string() << " cout " << cout << ": forward " << ef << ", weight " << ew << ", input " << ex);
+        CHECK(ef < tol(K));
+        CHECK(ew < tol(g.output_pixels()));
+        CHECK(ex < tol(cout * g.kh * g.kw));
     }
 }
 

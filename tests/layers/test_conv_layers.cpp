@@ -317,6 +317,30 @@ TEST_CASE("ConvBN: folded equals convolution followed by batch norm, within 1e-4
     }
 }
 
+TEST_CASE("Conv2DBN with an input map equals the rescaling followed by the convolution") {
+    // The map is applied before the zero padding: the reference rescales the input,
+    // then convolves it with zero padding (as TensorFlow's Rescaling + Conv2D).
+    Rng rng(16);
+    Conv2DBN<32, 3, 2, ReLU6, 2.0f, -1.0f> mapped;
+    Conv2DBN<32, 3, 2, ReLU6> plain;
+    Tensor<4> x = random_tensor<4>({2, 10, 9, 3}, rng, 0, 1);
+    mapped.build(shape_of(x), rng);
+    plain.build(shape_of(x), rng);
+    plain.kernel() = mapped.kernel();
+    Tensor<4> xs = x;
+    for (std::size_t i = 0; i < xs.size(); ++i) xs.data()[i] = x.data()[i] * 2.0f - 1.0f;
+    for (bool training : {false, true}) {
+        Context ctx;
+        ctx.training = training;
+        ctx.backward = false;
+        const Tensor<4> a = run(mapped, x, ctx), b = run(plain, xs, ctx);
+        CHECK(test::max_abs_diff(a, b) < 1e-5);
+    }
+    CHECK(mapped.config().find("input x*2-1") != std::string::npos);
+    ConvBN<Linear> bad(detail::ConvSpec{0, 3, 1, Padding::Same, true, kernels::InputMap{2.0f, -1.0f}});
+    CHECK_THROWS_AS(bad.build({1, 4, 4, 3}, rng), config_error);
+}
+
 TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (frozen BN) paths") {
     Rng rng(7);
     GradientCheckOptions o;
@@ -335,6 +359,20 @@ TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (f
         cb.set_batchnorm_mode(BatchNormMode::Frozen);
         auto rf = check_layer_gradients(cb, x, o);
         CHECK_MESSAGE(rf.ok, "frozen: " << rf.report());
+    }
+    {
+        // MobileNetV2's stem: 3 channels read through x * 2 - 1 (the direct kernel);
+        // the input gradient carries the map's scale.
+        Rng srng(17);
+        Conv2DBN<16, 3, 2, Linear, 2.0f, -1.0f> stem;  // Linear: no kinks for the differences to cross
+        Tensor<4> x = random_tensor<4>({2, 7, 8, 3}, srng, 0, 1);
+        stem.build(shape_of(x), srng);
+        o.training = true;
+        auto r = check_layer_gradients(stem, x, o);
+        CHECK_MESSAGE(r.ok, "stem batch: " << r.report());
+        stem.set_batchnorm_mode(BatchNormMode::Frozen);
+        auto rf = check_layer_gradients(stem, x, o);
+        CHECK_MESSAGE(rf.ok, "stem frozen: " << rf.report());
     }
     {
         ConvBN<Linear> dw(detail::ConvSpec{0, 3, 2, Padding::Same, true});

@@ -52,7 +52,7 @@ TEST_CASE("MobileNetV2: stride-2 blocks give 112, 56, 28, 14, 7; batch items are
     m.build(64);
     auto& net = m.net();
     Shape<4> s{2, 64, 64, 3};
-    CHECK(net.layer<1>().output_shape(s) == Shape<4>{2, 32, 32, 32});
+    CHECK(net.layer<0>().output_shape(s) == Shape<4>{2, 32, 32, 32});
     Rng rng(1);
     Tensor<4> x = random_tensor<4>({2, 64, 64, 3}, rng, 0, 1);
     const Tensor<2> both = m.forward(x);

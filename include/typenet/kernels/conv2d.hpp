@@ -4,6 +4,7 @@
 ///
 /// - 1x1 kernels with stride 1 and no padding are a plain gemm on the `(n*h*w) x c`
 ///   matrix (no copy).
+/// - Few input channels (the stem: 3 -> 32): the direct kernel of conv_direct.hpp.
 /// - Otherwise im2col + gemm: each thread copies a chunk of output pixels' windows
 ///   (`kh*kw*c` values per pixel, zeros in the padding) into its own reused buffer and
 ///   runs the gemm micro-kernels on it against the weights packed once per call;
@@ -21,6 +22,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/kernels/conv_direct.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/gemm.hpp"
@@ -52,9 +54,14 @@ TYPENET_INLINE void zero_floats_n(float* dst, std::size_t n) noexcept {
 }
 
 /// Copy the windows of output pixels [p0, p1) into `col` (row stride `ldcol`, `kh*kw*c`
-/// used columns), zeros where the window is in the padding.
+/// used columns), mapped by `m`, zeros where the window is in the padding.
 inline void im2col(const ConvGeometry& g, const float* x, std::size_t p0, std::size_t p1, float* col,
-                   std::size_t ldcol) noexcept {
+                   std::size_t ldcol, const InputMap& m = {}) noexcept {
+    const bool plain = m.identity();
+    auto copy = [&](float* dst, const float* src, std::size_t n) {
+        if (plain) copy_floats(dst, src, n);
+        else map_floats(dst, src, n, m);
+    };
     const std::size_t C = g.c, rowlen = g.kw * C;
     std::size_t img = p0 / (g.oh * g.ow), oy = (p0 / g.ow) % g.oh, ox = p0 % g.ow;
     for (std::size_t p = p0; p < p1; ++p) {
@@ -69,14 +76,14 @@ inline void im2col(const ConvGeometry& g, const float* x, std::size_t p0, std::s
             }
             const float* src = x + ((img * g.h + std::size_t(iy)) * g.w) * C;
             if (cols_inside) {
-                copy_floats(dst, src + std::size_t(x0) * C, rowlen);
+                copy(dst, src + std::size_t(x0) * C, rowlen);
             } else {
                 for (std::size_t j = 0; j < g.kw; ++j) {
                     const std::ptrdiff_t ix = x0 + std::ptrdiff_t(j);
                     if (ix < 0 || ix >= std::ptrdiff_t(g.w))
                         zero_floats_n(dst + j * C, C);
                     else
-                        copy_floats(dst + j * C, src + std::size_t(ix) * C, C);
+                        copy(dst + j * C, src + std::size_t(ix) * C, C);
                 }
             }
         }
@@ -110,12 +117,14 @@ inline void check_conv(const char* who, const ConvGeometry& g, std::size_t cout,
 /// Convolution forward: `y[p][o] = epilogue(sum_{i,j,ch} x[window(p, i, j)][ch] * w[i][j][ch][o])`,
 /// x NHWC (g.n, g.h, g.w, g.c), w HWIO, y (g.n, g.oh, g.ow, cout). The epilogue's bias
 /// is per output channel; its residual has y's shape (`ldr` per pixel, default cout).
+/// The input is read through the map `m` (`x * scale + offset`, the padding zero after it).
 inline void conv2d_forward(const ConvGeometry& g, std::size_t cout, const float* x, const float* w, float* y,
-                           const Epilogue& ep = {}) {
+                           const Epilogue& ep = {}, const InputMap& m = {}) {
     using namespace detail;
     check_conv("conv2d_forward", g, cout, {x, w, y});
     const std::size_t M = g.output_pixels(), K = g.kh * g.kw * g.c;
-    if (conv_is_pointwise(g)) return gemm(Trans::No, Trans::No, M, cout, g.c, x, g.c, w, cout, y, cout, ep);
+    if (conv_is_pointwise(g) && m.identity()) return gemm(Trans::No, Trans::No, M, cout, g.c, x, g.c, w, cout, y, cout, ep);
+    if (conv_direct_eligible(g, cout)) return conv_direct_forward(g, cout, x, w, y, ep, m);
 
     // Pack the weights (K x cout) once.
     PanelLayout L{K, cout};
@@ -140,7 +149,7 @@ inline void conv2d_forward(const ConvGeometry& g, std::size_t cout, const float*
         const Range cr = split_range(nchunks, std::size_t(nt), std::size_t(t));
         for (std::size_t q = cr.begin; q < cr.end; ++q) {
             const std::size_t p0 = q * chunk, p1 = std::min(M, p0 + chunk);
-            im2col(g, x, p0, p1, col, ldcol);
+            im2col(g, x, p0, p1, col, ldcol, m);
             GemmProblem P{Trans::No, p1 - p0, cout, K, col, ldcol, y + p0 * cout, cout, ep};
             P.stream = stream;
             if (ep.residual) {
@@ -154,13 +163,20 @@ inline void conv2d_forward(const ConvGeometry& g, std::size_t cout, const float*
 }
 
 /// Convolution input gradient: `dx = fold(dy * W^T)`, every input pixel receiving the
-/// sum over the windows that read it (dx is overwritten).
-inline void conv2d_backward_input(const ConvGeometry& g, std::size_t cout, const float* dy, const float* w, float* dx) {
+/// sum over the windows that read it (dx is overwritten), times the input map's scale.
+inline void conv2d_backward_input(const ConvGeometry& g, std::size_t cout, const float* dy, const float* w, float* dx,
+                                  const InputMap& m = {}) {
     using namespace detail;
     check_conv("conv2d_backward_input", g, cout, {dy, w, dx});
     const std::size_t K = g.kh * g.kw * g.c, C = g.c;
-    if (conv_is_pointwise(g))
-        return gemm(Trans::No, Trans::Yes, g.output_pixels(), C, cout, dy, cout, w, cout, dx, C);
+    if (conv_is_pointwise(g)) {
+        Epilogue ep;
+        gemm(Trans::No, Trans::Yes, g.output_pixels(), C, cout, dy, cout, w, cout, dx, C, ep);
+        if (m.scale != 1.0f)
+            for (std::size_t i = 0, n = g.input_size(); i < n; ++i) dx[i] *= m.scale;
+        return;
+    }
+    const vfloat scale(m.scale);
 
     // Images in groups whose column gradient fits a bounded buffer.
     const std::size_t per_img = g.oh * g.ow * K;
@@ -196,7 +212,7 @@ inline void conv2d_backward_input(const ConvGeometry& g, std::size_t cout, const
                                 acc += load_n(src, n);
                             }
                         }
-                        store_n(d + j0, acc, n);
+                        store_n(d + j0, acc * scale, n);
                     }
                 }
             }
@@ -207,12 +223,14 @@ inline void conv2d_backward_input(const ConvGeometry& g, std::size_t cout, const
 /// Convolution weight gradient: `dw[i][j][ch][o] = sum over pixels of x[window][ch] * dy[p][o]`
 /// (HWIO; overwritten, or added to with `accumulate`). Chunks of pixels are split
 /// between threads, each summing into its own copy; the copies are added in thread order.
+/// The input is read through the map `m`, as in the forward.
 inline void conv2d_backward_weight(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy, float* dw,
-                                   bool accumulate = false) {
+                                   bool accumulate = false, const InputMap& m = {}) {
     using namespace detail;
     check_conv("conv2d_backward_weight", g, cout, {x, dy, dw});
     const std::size_t K = g.kh * g.kw * g.c, M = g.output_pixels();
-    if (conv_is_pointwise(g)) {
+    if (conv_direct_eligible(g, cout)) return conv_direct_backward_weight(g, cout, x, dy, dw, accumulate, m);
+    if (conv_is_pointwise(g) && m.identity()) {
         Epilogue ep;
         ep.accumulate = accumulate;
         return gemm(Trans::Yes, Trans::No, g.c, cout, M, x, g.c, dy, cout, dw, cout, ep);
@@ -239,7 +257,7 @@ inline void conv2d_backward_weight(const ConvGeometry& g, std::size_t cout, cons
             for (std::size_t r = 0; r < K; ++r) std::fill(mine + r * ldp, mine + r * ldp + cout, 0.0f);
         for (std::size_t q = cr.begin; q < cr.end; ++q) {
             const std::size_t p0 = q * chunk, p1 = std::min(M, p0 + chunk), rows = p1 - p0;
-            im2col(g, x, p0, p1, col, ldcol);
+            im2col(g, x, p0, p1, col, ldcol, m);
             // dY chunk packed as the B operand (rows x cout).
             PanelLayout Lq{rows, cout};
             for (std::size_t p = 0; p < np; ++p) pack_b_panel(Trans::No, dy + p0 * cout, cout, Lq, p, 0, rows, bp + Lq.offset(p));
@@ -252,15 +270,7 @@ inline void conv2d_backward_weight(const ConvGeometry& g, std::size_t cout, cons
             gemm_region(P, bv, 0, K, 0, np, 0, rows, mine, ldp, false, q != cr.begin);
         }
         TYPENET_OMP(barrier)
-        const Range rr = split_range(K, std::size_t(nt), std::size_t(t));
-        for (std::size_t r = rr.begin; r < rr.end; ++r) {
-            float* out = dw + r * cout;
-            for (std::size_t o = 0; o < cout; ++o) {
-                float s = partial[r * ldp + o];
-                for (int u = 1; u < nt; ++u) s += partial[std::size_t(u) * K * ldp + r * ldp + o];
-                out[o] = accumulate ? out[o] + s : s;
-            }
-        }
+        reduce_thread_copies(partial, K * ldp, ldp, K, cout, dw, accumulate, t, nt);
     });
 }
 

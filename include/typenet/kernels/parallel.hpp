@@ -101,4 +101,22 @@ void parallel_ranges(int nthreads, std::size_t n, F&& f) {
     });
 }
 
+/// The reduction step of "each thread sums into its own copy": thread `t` of `nt`
+/// writes its share of the `rows x cols` result `out` (leading dimension `cols`;
+/// overwritten, or added to with `accumulate`) as the sum of the `nt` copies, copy `u`
+/// at `partial + u * copy_stride` with leading dimension `ldp`, added in thread order
+/// (so a given thread count always gives the same bits). Call after a barrier.
+inline void reduce_thread_copies(const float* partial, std::size_t copy_stride, std::size_t ldp, std::size_t rows,
+                                 std::size_t cols, float* out, bool accumulate, int t, int nt) noexcept {
+    const Range rr = split_range(rows, static_cast<std::size_t>(nt), static_cast<std::size_t>(t));
+    for (std::size_t r = rr.begin; r < rr.end; ++r) {
+        float* dst = out + r * cols;
+        for (std::size_t o = 0; o < cols; ++o) {
+            float s = partial[r * ldp + o];
+            for (int u = 1; u < nt; ++u) s += partial[static_cast<std::size_t>(u) * copy_stride + r * ldp + o];
+            dst[o] = accumulate ? dst[o] + s : s;
+        }
+    }
+}
+
 }  // namespace typenet::kernels

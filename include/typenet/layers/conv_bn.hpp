@@ -270,11 +270,16 @@ private:
 };
 
 /// `ConvBN` with its convolution fixed at compile time: `Filters` outputs, square
-/// `Kernel`, `Stride`, TensorFlow SAME padding.
-template <std::size_t Filters, std::size_t Kernel, std::size_t Stride, class Act = ReLU6>
+/// `Kernel`, `Stride`, TensorFlow SAME padding. The convolution reads its input as
+/// `x * InScale + InOffset` (padding zero after the map): a rescaling folded in, at no
+/// cost with the direct kernel of few-channel inputs (MobileNetV2's stem: 2, -1).
+template <std::size_t Filters, std::size_t Kernel, std::size_t Stride, class Act = ReLU6, float InScale = 1.0f,
+          float InOffset = 0.0f>
 class Conv2DBN : public ConvBN<Act> {
 public:
-    Conv2DBN() : ConvBN<Act>(detail::ConvSpec{Filters, Kernel, Stride, Padding::Same, false}) {}
+    Conv2DBN()
+        : ConvBN<Act>(detail::ConvSpec{Filters, Kernel, Stride, Padding::Same, false,
+                                       kernels::InputMap{InScale, InOffset}}) {}
     std::string name() const { return "Conv2DBN"; }
 };
 

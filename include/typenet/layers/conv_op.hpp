@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <sstream>
 #include <string>
 
 #include "typenet/core/error.hpp"
@@ -33,11 +34,26 @@ struct ConvSpec {
     std::size_t stride = 1;
     Padding padding = Padding::Same;
     bool depthwise = false;
+    /// Map applied to the input values as they are read (`x * scale + offset`, the
+    /// padding zero after it): a rescaling folded into the convolution. Full
+    /// convolutions only.
+    kernels::InputMap input{};
 
     std::string describe() const {
-        return std::string(depthwise ? "depthwise " : "") + std::to_string(kernel) + "x" + std::to_string(kernel) +
-               " stride " + std::to_string(stride) + (padding == Padding::Same ? " same" : " valid") +
-               (depthwise ? "" : " filters " + std::to_string(filters));
+        std::string s = std::string(depthwise ? "depthwise " : "") + std::to_string(kernel) + "x" +
+                        std::to_string(kernel) + " stride " + std::to_string(stride) +
+                        (padding == Padding::Same ? " same" : " valid") +
+                        (depthwise ? "" : " filters " + std::to_string(filters));
+        if (!input.identity())
+            s += " input x*" + format_number(input.scale) + (input.offset < 0 ? "" : "+") + format_number(input.offset);
+        return s;
+    }
+
+private:
+    static std::string format_number(float v) {
+        std::ostringstream os;
+        os << v;
+        return os.str();
     }
 };
 
@@ -53,11 +69,15 @@ public:
 
     bool built() const noexcept { return in_channels != 0; }
     std::size_t out_channels() const noexcept { return spec.depthwise ? in_channels : spec.filters; }
-    /// A 1x1 stride-1 convolution: a plain matrix product.
-    bool pointwise() const noexcept { return !spec.depthwise && spec.kernel == 1 && spec.stride == 1; }
+    /// A 1x1 stride-1 convolution without input map: a plain matrix product.
+    bool pointwise() const noexcept {
+        return !spec.depthwise && spec.kernel == 1 && spec.stride == 1 && spec.input.identity();
+    }
 
     /// Allocate the kernel for `cin` input channels, Glorot-uniform (Keras's fans).
     void build(std::size_t cin, Rng& rng) {
+        if (spec.depthwise && !spec.input.identity())
+            throw config_error("convolution: an input map is only supported by full convolutions, not depthwise");
         in_channels = cin;
         const std::size_t k = spec.kernel;
         const std::size_t cout = spec.depthwise ? 1 : spec.filters;
@@ -95,7 +115,7 @@ public:
             kernels::gemm(kernels::Trans::No, kernels::Trans::No, m, spec.filters, g.c, x, g.c, w, spec.filters, y,
                           spec.filters, ep);
         } else {
-            kernels::conv2d_forward(g, spec.filters, x, w, y, ep);
+            kernels::conv2d_forward(g, spec.filters, x, w, y, ep, spec.input);
         }
     }
 
@@ -108,7 +128,7 @@ public:
             kernels::gemm(kernels::Trans::No, kernels::Trans::Yes, m, g.c, spec.filters, dz, spec.filters, w,
                           spec.filters, dx, g.c);
         } else {
-            kernels::conv2d_backward_input(g, spec.filters, dz, w, dx);
+            kernels::conv2d_backward_input(g, spec.filters, dz, w, dx, spec.input);
         }
     }
 
@@ -121,7 +141,7 @@ public:
             kernels::gemm(kernels::Trans::Yes, kernels::Trans::No, g.c, spec.filters, m, x, g.c, dz, spec.filters,
                           dw, spec.filters);
         } else {
-            kernels::conv2d_backward_weight(g, spec.filters, x, dz, dw);
+            kernels::conv2d_backward_weight(g, spec.filters, x, dz, dw, false, spec.input);
         }
     }
 };

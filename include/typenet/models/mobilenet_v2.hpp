@@ -11,7 +11,9 @@
 /// TensorFlow give TensorFlow's answers.
 ///
 /// Input: NHWC images with values in [0, 1]; the model applies x * 2 - 1 itself (the
-/// range the ImageNet weights expect). `MobileNetV2<true>` adds the 1001-class ImageNet
+/// range the ImageNet weights expect), inside the first convolution, which reads its
+/// input through that map (no separate pass; the padding is zero after the map, as in
+/// TensorFlow, where the rescaling is a layer of its own). `MobileNetV2<true>` adds the 1001-class ImageNet
 /// classifier (index 0 = background) with the activation `TopActivation` (Softmax by
 /// default; `Linear` gives logits).
 ///
@@ -34,7 +36,6 @@
 #include "typenet/layers/inverted_residual.hpp"
 #include "typenet/layers/linear.hpp"
 #include "typenet/layers/relu6.hpp"
-#include "typenet/layers/rescaling.hpp"
 #include "typenet/layers/softmax.hpp"
 
 namespace typenet::models {
@@ -42,8 +43,7 @@ namespace typenet::models {
 namespace detail {
 template <class... Top>
 using mobilenet_v2_net = Sequential<
-    Rescaling<2.0f, -1.0f, 4>,                  // [0, 1] -> [-1, 1]
-    Conv2DBN<32, 3, 2>,                          // Conv
+    Conv2DBN<32, 3, 2, ReLU6, 2.0f, -1.0f>,      // Conv, reading x * 2 - 1: [0, 1] -> [-1, 1]
     InvertedResidual<1, 16, 1>,                  // expanded_conv
     InvertedResidual<6, 24, 2>, InvertedResidual<6, 24, 1>,
     InvertedResidual<6, 32, 2>, InvertedResidual<6, 32, 1>, InvertedResidual<6, 32, 1>,
@@ -65,14 +65,13 @@ public:
     static constexpr std::size_t output_rank = 2;
     static constexpr std::size_t blocks = 17;
     /// Index in the layer chain of block 0 (`expanded_conv`).
-    static constexpr std::size_t first_block = 2;
+    static constexpr std::size_t first_block = 1;
     static constexpr std::size_t feature_size = 1280;
     static constexpr bool outputs_probabilities = IncludeTop && typenet::outputs_probabilities<TopActivation>();
     static constexpr bool outputs_logits = IncludeTop && std::is_same_v<TopActivation, Linear>;
 
     MobileNetV2() {
-        net_.set_layer_name(0, "rescaling");
-        net_.set_layer_name(1, "Conv");
+        net_.set_layer_name(0, "Conv");
         for (std::size_t b = 0; b < blocks; ++b)
             net_.set_layer_name(first_block + b, b == 0 ? "expanded_conv" : "expanded_conv_" + std::to_string(b));
         net_.set_layer_name(first_block + blocks, "Conv_1");
@@ -145,7 +144,7 @@ public:
         });
     }
 
-    /// The layer chain (rescaling, Conv, 17 blocks, Conv_1, pooling[, Logits]).
+    /// The layer chain (Conv, 17 blocks, Conv_1, pooling[, Logits]).
     net_type& net() noexcept { return net_; }
     const net_type& net() const noexcept { return net_; }
 

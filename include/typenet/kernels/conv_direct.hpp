@@ -1,0 +1,328 @@
+/// @file kernels/conv_direct.hpp
+/// Direct convolution for inputs with few channels (the stem of image networks:
+/// MobileNetV2's 3x3 stride-2 convolution from 3 RGB channels to 32), forward and
+/// weight gradient, NHWC input, HWIO weights.
+///
+/// With 3 input channels a window holds only `kh * kw * 3` values (27), too few for
+/// im2col + gemm to pay for its copy and for loading and storing a gemm tile. Here:
+/// - each thread copies, per output row, the `kh` input rows it reads into a small
+///   *slab* (a few KB, in L1), with zeros in the padding and the optional input map
+///   `x * scale + offset` applied on the way (so a preceding rescaling costs no pass
+///   of its own, and the padding stays zero in the mapped domain, as when the
+///   rescaling is a separate layer);
+/// - the micro-kernel keeps `PX` output pixels x all output channels (`NV` vectors)
+///   in registers and, for each of the window's values, broadcasts it from the slab
+///   and multiplies it with one row of weights packed `[kh][kw][c][NV * W]`;
+/// - the epilogue (bias, residual, clamp, accumulate) is applied in the store.
+/// The weight gradient runs the transposed blocking: `KB` window values x all output
+/// channels in registers, summed over the pixels of each output row, each thread
+/// into its own partial sums, reduced in thread order (bit-identical results for a
+/// given thread count).
+///
+/// Used by `conv2d_forward` / `conv2d_backward_weight` when `conv_direct_eligible`;
+/// no allocation in the loops (slabs and packed weights live in the thread's scratch).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "typenet/config.hpp"
+#include "typenet/kernels/conv_geometry.hpp"
+#include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/parallel.hpp"
+#include "typenet/kernels/simd.hpp"
+#include "typenet/kernels/workspace.hpp"
+
+namespace typenet::kernels {
+
+/// An affine map a convolution applies to its input values as it reads them
+/// (`x * scale + offset`); the padding is zero *after* the map. Lets a rescaling
+/// (MobileNetV2's `x * 2 - 1`) run inside the first convolution.
+struct InputMap {
+    float scale = 1.0f;
+    float offset = 0.0f;
+    /// True when the map changes nothing.
+    bool identity() const noexcept { return scale == 1.0f && offset == 0.0f; }
+};
+
+namespace detail {
+
+/// Largest number of output-channel vectors the direct kernel handles.
+inline constexpr std::size_t direct_max_nv = 4;
+
+/// Pixels (forward) or window values (weight gradient) held in registers beside
+/// `NV` vectors of output channels.
+template <std::size_t NV>
+inline constexpr std::size_t direct_block = std::min<std::size_t>(8, (simd_registers - NV - 2) / NV);
+
+/// Copy `n` floats applying `m` (vector loads and stores, masked tail).
+TYPENET_INLINE void map_floats(float* TYPENET_RESTRICT dst, const float* TYPENET_RESTRICT src, std::size_t n,
+                               const InputMap& m) noexcept {
+    const vfloat s(m.scale), o(m.offset);
+    std::size_t i = 0;
+    for (; i + simd_width <= n; i += simd_width) xsimd::fma(vfloat::load_unaligned(src + i), s, o).store_unaligned(dst + i);
+    if (i < n) store_partial(dst + i, xsimd::fma(load_partial(src + i, n - i), s, o), n - i);
+}
+
+/// Fill one slab row: input row `iy` of image `img` mapped by `m`, slab pixel `u`
+/// holding input column `u - pad_left` (zero outside the input), `slab_w` pixels.
+inline void fill_slab_row(const ConvGeometry& g, const float* x, std::size_t img, std::size_t iy, std::size_t slab_w,
+                          const InputMap& m, float* dst) noexcept {
+    const std::size_t C = g.c, row = slab_w * C;
+    const std::size_t left = g.pad_left, inside = std::min(g.w, slab_w - left);
+    std::fill(dst, dst + left * C, 0.0f);
+    map_floats(dst + left * C, x + ((img * g.h + iy) * g.w) * C, inside * C, m);
+    std::fill(dst + (left + inside) * C, dst + row, 0.0f);
+}
+
+/// The `kh` slab rows an output row reads, kept in a ring of `kh` rows so that rows
+/// shared with the previous output row (stride < kh) are not filled again; rows in the
+/// padding point at a shared zero row.
+class SlabRing {
+public:
+    static constexpr std::size_t max_rows = 64;
+    SlabRing(const ConvGeometry& g, std::size_t slab_w, float* storage, const float* zero) noexcept
+        : g_(g), slab_w_(slab_w), stride_(round_up(slab_w * g.c, simd_width)), storage_(storage), zero_(zero) {
+        for (std::size_t i = 0; i < g.kh; ++i) held_[i] = -1;
+    }
+    /// Floats of storage the ring needs for `g`.
+    static std::size_t size(const ConvGeometry& g, std::size_t slab_w) noexcept {
+        return g.kh * round_up(slab_w * g.c, simd_width);
+    }
+    /// Point `rows[i]` at the slab row kernel row `i` of output row `oy` of image `img` reads.
+    void rows_for(const float* x, std::size_t img, std::size_t oy, const InputMap& m, const float** rows) noexcept {
+        for (std::size_t i = 0; i < g_.kh; ++i) {
+            const std::ptrdiff_t iy = std::ptrdiff_t(oy * g_.sh + i) - std::ptrdiff_t(g_.pad_top);
+            if (iy < 0 || iy >= std::ptrdiff_t(g_.h)) {
+                rows[i] = zero_;
+                continue;
+            }
+            const std::size_t slot = std::size_t(iy) % g_.kh;
+            const std::ptrdiff_t key = std::ptrdiff_t(img * g_.h) + iy;
+            float* dst = storage_ + slot * stride_;
+            if (held_[slot] != key) {
+                fill_slab_row(g_, x, img, std::size_t(iy), slab_w_, m, dst);
+                held_[slot] = key;
+            }
+            rows[i] = dst;
+        }
+    }
+
+private:
+    const ConvGeometry& g_;
+    std::size_t slab_w_, stride_;
+    float* storage_;
+    const float* zero_;
+    std::ptrdiff_t held_[max_rows];
+};
+
+/// Forward micro-kernel: `PX` output pixels x `NV` channel vectors. `rows[i] + off` is
+/// the slab of kernel row `i` at the tile's first pixel, `step` the slab floats between
+/// neighbouring output pixels, `w` the packed weights.
+template <std::size_t PX, std::size_t NV>
+TYPENET_INLINE void direct_tile(const float* const* rows, std::size_t off, std::size_t kh, std::size_t kwc,
+                                std::size_t step, const float* TYPENET_RESTRICT w, vfloat (&acc)[PX][NV]) noexcept {
+    constexpr std::size_t W = simd_width;
+#pragma GCC unroll 8
+    for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) acc[p][v] = vfloat(0.0f);
+    for (std::size_t i = 0; i < kh; ++i) {
+        const float* s = rows[i] + off;
+        for (std::size_t k = 0; k < kwc; ++k, w += NV * W) {
+            vfloat wv[NV];
+#pragma GCC unroll 4
+            for (std::size_t v = 0; v < NV; ++v) wv[v] = vfloat::load_aligned(w + v * W);
+#pragma GCC unroll 8
+            for (std::size_t p = 0; p < PX; ++p) {
+                const vfloat xb(s[p * step + k]);
+#pragma GCC unroll 4
+                for (std::size_t v = 0; v < NV; ++v) acc[p][v] = xsimd::fma(xb, wv[v], acc[p][v]);
+            }
+        }
+    }
+}
+
+/// Forward over all output rows, `NV` vectors of output channels.
+template <std::size_t NV>
+void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float* x, const float* w, float* y,
+                            const Epilogue& ep, const InputMap& m) {
+    constexpr std::size_t W = simd_width, PX = direct_block<NV>;
+    const std::size_t K = g.kh * g.kw * g.c, kwc = g.kw * g.c, ldw = NV * W;
+    // Weights packed [K][NV * W] and the bias padded to NV * W, zero beyond cout.
+    float* wp = scratch(Slot::conv_tmp, K * ldw + ldw);
+    for (std::size_t k = 0; k < K; ++k) {
+        std::copy(w + k * cout, w + (k + 1) * cout, wp + k * ldw);
+        std::fill(wp + k * ldw + cout, wp + (k + 1) * ldw, 0.0f);
+    }
+    float* bias = wp + K * ldw;
+    for (std::size_t c = 0; c < ldw; ++c) bias[c] = ep.bias && c < cout ? ep.bias[c] : 0.0f;
+    const std::size_t tiles = ceil_div(g.ow, PX);
+    const std::size_t slab_w = std::max(g.pad_left + g.w, (tiles * PX - 1) * g.sw + g.kw);
+    const std::size_t step = g.sw * g.c, rows = g.n * g.oh;
+    // The epilogue in locals (the compiler cannot keep fields of `ep` in registers
+    // across stores to y).
+    const std::size_t ldr = ep.ldr ? ep.ldr : cout;
+    const float* residual = ep.residual;
+    const bool accumulate = ep.accumulate, clamps = ep.clamps(), full = cout == ldw;
+    const vfloat lo(ep.lo), hi(ep.hi);
+    const bool stream = use_streaming_stores(y, cout, g.output_pixels(), cout, accumulate) && full;
+    const double flops = 2.0 * double(g.output_pixels()) * double(K) * double(cout);
+    const int T = std::min<int>(threads_for(flops, 2.0e5), int(rows));
+    parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
+        SlabRing ring(g, slab_w, scratch(Slot::im2col, SlabRing::size(g, slab_w)), zero_floats(slab_w * g.c));
+        const float* srows[SlabRing::max_rows];
+        vfloat bv[NV];
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) bv[v] = vfloat::load_aligned(bias + v * W);
+        for (std::size_t r = r0; r < r1; ++r) {
+            ring.rows_for(x, r / g.oh, r % g.oh, m, srows);
+            float* yrow = y + r * g.ow * cout;
+            const float* rrow = residual ? residual + r * g.ow * ldr : nullptr;
+            for (std::size_t t = 0; t < tiles; ++t) {
+                float* yt = yrow + t * PX * cout;
+                vfloat acc[PX][NV];
+                direct_tile<PX, NV>(srows, t * PX * step, g.kh, kwc, step, wp, acc);
+                const std::size_t px = std::min(PX, g.ow - t * PX);
+                const float* rt = rrow ? rrow + t * PX * ldr : nullptr;
+                if (px == PX && full) {
+#pragma GCC unroll 8
+                    for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+                        for (std::size_t v = 0; v < NV; ++v) {
+                            float* yp = yt + p * cout + v * W;
+                            vfloat a = acc[p][v] + bv[v];
+                            if (accumulate) a += vfloat::load_unaligned(yp);
+                            if (rt) a += vfloat::load_unaligned(rt + p * ldr + v * W);
+                            if (clamps) a = clamp(a, lo, hi);
+                            if (stream) store_stream(yp, a);
+                            else a.store_unaligned(yp);
+                        }
+                    continue;
+                }
+                for (std::size_t p = 0; p < px; ++p)
+                    for (std::size_t v = 0; v < NV && v * W < cout; ++v) {
+                        float* yp = yt + p * cout + v * W;
+                        const std::size_t n = std::min(W, cout - v * W);
+                        vfloat a = acc[p][v] + bv[v];
+                        if (accumulate) a += load_n(yp, n);
+                        if (rt) a += load_n(rt + p * ldr + v * W, n);
+                        if (clamps) a = clamp(a, lo, hi);
+                        store_n(yp, a, n);
+                    }
+            }
+        }
+        if (stream) stream_fence();
+    });
+}
+
+/// Weight-gradient micro-kernel: `KB` window values (at `src[k]` for the first pixel,
+/// `step` floats further for each next one) x `NV` channel vectors, summed over `px`
+/// pixels of one output row.
+template <std::size_t KB, std::size_t NV>
+TYPENET_INLINE void direct_grad_tile(const float* const (&src)[KB], std::size_t step, const float* TYPENET_RESTRICT dy,
+                                     std::size_t cout, std::size_t px, vfloat (&acc)[KB][NV]) noexcept {
+    constexpr std::size_t W = simd_width;
+#pragma GCC unroll 16
+    for (std::size_t k = 0; k < KB; ++k)
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) acc[k][v] = vfloat(0.0f);
+    const bool full = cout == NV * W;
+    for (std::size_t p = 0, o = 0; p < px; ++p, dy += cout, o += step) {
+        vfloat g[NV];
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v)
+            g[v] = full ? vfloat::load_unaligned(dy + v * W)
+                        : (v * W < cout ? load_n(dy + v * W, std::min(W, cout - v * W)) : vfloat(0.0f));
+#pragma GCC unroll 16
+        for (std::size_t k = 0; k < KB; ++k) {
+            const vfloat xb(src[k][o]);
+#pragma GCC unroll 4
+            for (std::size_t v = 0; v < NV; ++v) acc[k][v] = xsimd::fma(xb, g[v], acc[k][v]);
+        }
+    }
+}
+
+/// Weight gradient over all output rows, `NV` vectors of output channels.
+template <std::size_t NV>
+void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy,
+                                    float* dw, bool accumulate, const InputMap& m) {
+    constexpr std::size_t W = simd_width, KB = direct_block<NV>;
+    const std::size_t K = g.kh * g.kw * g.c, kwc = g.kw * g.c, ldp = NV * W;
+    const std::size_t slab_w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + g.kw);
+    const std::size_t step = g.sw * g.c, rows = g.n * g.oh;
+    const std::size_t chunks = ceil_div(K, KB), psize = chunks * KB * ldp;
+    const double flops = 2.0 * double(g.output_pixels()) * double(K) * double(cout);
+    const int T = std::min<int>(threads_for(flops, 2.0e5), int(rows));
+    // Every thread's buffers come from the caller, before the barrier below: partial
+    // sums, slab rings, and one zero row shared by all.
+    float* partial = scratch(Slot::partial, std::size_t(T) * psize);
+    const std::size_t ring = SlabRing::size(g, slab_w), zrow = round_up(slab_w * g.c, W);
+    float* slabs = scratch(Slot::im2col, std::size_t(T) * ring + zrow);
+    float* zero = slabs + std::size_t(T) * ring;
+    std::fill(zero, zero + zrow, 0.0f);
+    run_parallel(T, [&](int t, int nt) {
+        float* mine = partial + std::size_t(t) * psize;
+        std::fill(mine, mine + psize, 0.0f);
+        const Range rr = split_range(rows, std::size_t(nt), std::size_t(t));
+        SlabRing slab(g, slab_w, slabs + std::size_t(t) * ring, zero);
+        const float* srows[SlabRing::max_rows];
+        for (std::size_t r = rr.begin; r < rr.end; ++r) {
+            slab.rows_for(x, r / g.oh, r % g.oh, m, srows);
+            const float* dyr = dy + r * g.ow * cout;
+            for (std::size_t q = 0; q < chunks; ++q) {
+                // Window values q*KB ..; values past K read the zero row and are never stored.
+                const float* src[KB];
+                for (std::size_t j = 0; j < KB; ++j) {
+                    const std::size_t k = q * KB + j;
+                    src[j] = k < K ? srows[k / kwc] + k % kwc : zero;
+                }
+                vfloat acc[KB][NV];
+                direct_grad_tile<KB, NV>(src, step, dyr, cout, g.ow, acc);
+                float* dst = mine + q * KB * ldp;
+                for (std::size_t j = 0; j < KB; ++j)
+#pragma GCC unroll 4
+                    for (std::size_t v = 0; v < NV; ++v) {
+                        float* d = dst + j * ldp + v * W;
+                        (vfloat::load_aligned(d) + acc[j][v]).store_aligned(d);
+                    }
+            }
+        }
+        TYPENET_OMP(barrier)
+        reduce_thread_copies(partial, psize, ldp, K, cout, dw, accumulate, t, nt);
+    });
+}
+
+}  // namespace detail
+
+/// True when `conv2d_forward` / `conv2d_backward_weight` run this direct kernel:
+/// a full convolution with at most 4 input channels, a window of at most 64 values and
+/// at most 4 SIMD vectors of output channels (MobileNetV2's stem on AVX2 and AVX-512).
+inline bool conv_direct_eligible(const ConvGeometry& g, std::size_t cout) noexcept {
+    return g.c <= 4 && g.kh * g.kw * g.c <= 64 && cout > 0 && detail::ceil_div(cout, simd_width) <= detail::direct_max_nv;
+}
+
+/// Direct convolution forward (see the file comment); requires `conv_direct_eligible`.
+inline void conv_direct_forward(const ConvGeometry& g, std::size_t cout, const float* x, const float* w, float* y,
+                                const Epilogue& ep = {}, const InputMap& m = {}) {
+    switch (detail::ceil_div(cout, simd_width)) {
+        case 1: return detail::conv_direct_forward_nv<1>(g, cout, x, w, y, ep, m);
+        case 2: return detail::conv_direct_forward_nv<2>(g, cout, x, w, y, ep, m);
+        case 3: return detail::conv_direct_forward_nv<3>(g, cout, x, w, y, ep, m);
+        default: return detail::conv_direct_forward_nv<4>(g, cout, x, w, y, ep, m);
+    }
+}
+
+/// Direct convolution weight gradient (HWIO, overwritten or accumulated); requires
+/// `conv_direct_eligible`.
+inline void conv_direct_backward_weight(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy,
+                                        float* dw, bool accumulate = false, const InputMap& m = {}) {
+    switch (detail::ceil_div(cout, simd_width)) {
+        case 1: return detail::conv_direct_backward_weight_nv<1>(g, cout, x, dy, dw, accumulate, m);
+        case 2: return detail::conv_direct_backward_weight_nv<2>(g, cout, x, dy, dw, accumulate, m);
+        case 3: return detail::conv_direct_backward_weight_nv<3>(g, cout, x, dy, dw, accumulate, m);
+        default: return detail::conv_direct_backward_weight_nv<4>(g, cout, x, dy, dw, accumulate, m);
+    }
+}
+
+}  // namespace typenet::kernels
