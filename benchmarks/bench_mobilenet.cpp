@@ -13,6 +13,7 @@
 //             batch norm on batch statistics), batch 32, 2 threads, images/s
 //   layers    per-layer forward times at batch 64, 2 threads, with GFLOP/s and the share
 //             of --peak (the measured fp32 FMA peak of the machine for 2 threads)
+//   layers_b1 (only with --only layers_b1) the same at batch 1, 1 thread
 //   train_layers  per-layer forward and backward times of a training step, batch 32, 2 threads
 //   peak_rss_mb  the process's peak resident memory after the batch-64 inference runs
 // Prints a human table on stderr and one JSON object on stdout (last line).
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
         else if (a == "--peak" && i + 1 < argc) peak = std::atof(argv[++i]);
         else if (a == "--only" && i + 1 < argc) only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: bench_mobilenet [--reps N] [--min-time S] [--peak GFLOPS] [--only b1|b64|layers|train_layers|train]\n");
+            std::fprintf(stderr, "usage: bench_mobilenet [--reps N] [--min-time S] [--peak GFLOPS] [--only b1|b64|layers|layers_b1|train_layers|train]\n");
             return 2;
         }
     }
@@ -164,11 +165,11 @@ int main(int argc, char** argv) {
         json << ", \"peak_rss_mb_after_b64_inference\": " << peak_rss_mb();
         std::fprintf(stderr, "peak memory after batch-64 inference: %.0f MB\n", peak_rss_mb());
     }
-    if (want("layers")) {
-        // Per-layer forward at batch 64, 2 threads, on the backbone's chain.
-        set_num_threads(2);
+    // Per-layer forward times on the backbone's chain at `batch` images, `threads` threads.
+    auto layer_table = [&](std::size_t batch, int threads, const char* key) {
+        set_num_threads(threads);
         auto& chain = net.net();
-        Tensor<4> x = random_tensor<4>({64, 224, 224, 3}, rng, 0, 1);
+        Tensor<4> x = random_tensor<4>({batch, 224, 224, 3}, rng, 0, 1);
         std::vector<LayerRow> rows;
         Scratch scratch;
         Context ctx;
@@ -191,18 +192,22 @@ int main(int argc, char** argv) {
         });
         double total = 0;
         for (const auto& r : rows) total += r.seconds;
-        json << ", \"layers_b64_t2\": [";
-        std::fprintf(stderr, "\n%-22s %-18s %9s %9s %8s %7s\n", "layer", "type", "ms", "GFLOP/s", "% time", "% peak");
+        const double pk = peak * threads / 2;  // --peak is for 2 threads
+        json << ", \"" << key << "\": [";
+        std::fprintf(stderr, "\nbatch %zu, %d thread(s)\n%-22s %-18s %9s %9s %8s %7s\n", batch, threads, "layer", "type", "ms",
+                     "GFLOP/s", "% time", "% peak");
         for (std::size_t i = 0; i < rows.size(); ++i) {
             const auto& r = rows[i];
             const double gfs = r.gflop / r.seconds;
-            std::fprintf(stderr, "%-22s %-18s %9.2f %9.1f %7.1f%% %6.1f%%\n", r.name.c_str(), r.kind.c_str(), r.seconds * 1e3,
-                         gfs, 100 * r.seconds / total, peak > 0 ? 100 * gfs / peak : 0.0);
+            std::fprintf(stderr, "%-22s %-18s %9.3f %9.1f %7.1f%% %6.1f%%\n", r.name.c_str(), r.kind.c_str(), r.seconds * 1e3,
+                         gfs, 100 * r.seconds / total, pk > 0 ? 100 * gfs / pk : 0.0);
             json << (i ? ", " : "") << "{\"layer\": \"" << r.name << "\", \"type\": \"" << r.kind << "\", \"ms\": " << r.seconds * 1e3
-                 << ", \"gflops\": " << gfs << ", \"share_of_peak\": " << (peak > 0 ? gfs / peak : 0) << "}";
+                 << ", \"gflops\": " << gfs << ", \"share_of_peak\": " << (pk > 0 ? gfs / pk : 0) << "}";
         }
-        json << "], \"layers_total_ms\": " << total * 1e3;
-    }
+        json << "], \"" << key << "_total_ms\": " << total * 1e3;
+    };
+    if (want("layers")) layer_table(64, 2, "layers_b64_t2");
+    if (only == "layers_b1") layer_table(1, 1, "layers_b1_t1");
     if (want("train_layers")) {
         // Where a training step's time goes: each layer of the backbone's chain, forward
         // (batch statistics, keeping what backward needs) and backward (weight and input
