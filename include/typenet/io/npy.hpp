@@ -117,7 +117,13 @@ private:
     }
     void expect(char c) {
         skip_ws();
-        if (!eat(c)) fail(std::string("expected '") + c + "' at character " + std::to_string(i_));
+        if (eat(c)) return;
+        // Built with append (GCC 12 warns, wrongly, about memcpy bounds in the
+        // operator+ chain of temporaries here: -Warray-bounds).
+        std::string msg = "expected '";
+        msg += c;
+        msg.append("' at character ").append(std::to_string(i_));
+        fail(msg);
     }
     std::string quoted(const char* what) {
         skip_ws();
