@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mpi_world.hpp"
+#include "synthetic_bars.hpp"
 #include "test_util.hpp"
 #include "typenet/distributed/data_parallel.hpp"
 #include "typenet/typenet.hpp"
@@ -20,27 +21,7 @@ using namespace typenet::distributed;
 
 namespace {
 
-// 3 classes of 8x8 images: a bright horizontal bar, vertical bar, or diagonal; with noise.
-Example make_example(std::size_t i) {
-    Rng rng = Rng::derive(77, i);
-    Example e;
-    e.label = static_cast<std::int32_t>(i % 3);
-    e.image = Tensor<3>(Shape<3>{8, 8, 3});
-    for (std::size_t y = 0; y < 8; ++y)
-        for (std::size_t x = 0; x < 8; ++x) {
-            const bool on = e.label == 0 ? y == 4 : e.label == 1 ? x == 3 : x == y;
-            for (std::size_t c = 0; c < 3; ++c) e.image(y, x, c) = (on ? 0.9f : 0.1f) + 0.1f * rng.uniform(-1, 1);
-        }
-    e.source = "generated/" + std::to_string(i);
-    return e;
-}
-
-/// n examples; each one computed (decoded) increments `*reads` when given.
-data::Dataset synthetic(std::size_t n, std::atomic<int>* reads = nullptr) {
-    data::Dataset d = data::Dataset::from_generator(n, make_example);
-    if (!reads) return d;
-    return d.map([reads](Example&, Rng&) { ++*reads; });
-}
+using test::synthetic_bars;
 
 /// Largest difference over every parameter and buffer of two networks.
 template <class Net>
@@ -80,8 +61,8 @@ TEST_CASE("2 processes train as one process on the global batch (SGD, reshuffled
     const Communicator& comm = test::world();
     const double tol = 2e-5;
     // 72 examples, global batch 16: 4 full batches and one of 8 (4 per process).
-    auto make_train = [](std::atomic<int>* reads) { return synthetic(72, reads).shuffle(72, 3).batch(16); };
-    auto make_val = [](std::atomic<int>* reads) { return synthetic(30, reads).batch(8); };
+    auto make_train = [](std::atomic<int>* reads) { return synthetic_bars(72, reads).shuffle(72, 3).batch(16); };
+    auto make_val = [](std::atomic<int>* reads) { return synthetic_bars(30, reads).batch(8); };
 
     // Reference: one process.
     ConvNet ref;
@@ -131,12 +112,12 @@ TEST_CASE("2 processes train as one process on the global batch (SGD, reshuffled
     ConvNet half;
     half.build({8, 8, 3}, 5);
     auto half_model = compile(half, SGD(0.1f, 0.9f), CategoricalCrossentropy<>(), CategoricalAccuracy());
-    half_model.fit(synthetic(72).shuffle(72, 3).batch(8), quiet(3));
+    half_model.fit(synthetic_bars(72).shuffle(72, 3).batch(8), quiet(3));
     CHECK(max_state_diff(ref, half) > 100 * tol);
 
     // Evaluation over shards of unequal size: the figures of the whole set.
-    const Logs all = ref_model.evaluate(synthetic(31).batch(8));
-    const Logs shared = distributed::evaluate(model, synthetic(31).batch(8), comm);
+    const Logs all = ref_model.evaluate(synthetic_bars(31).batch(8));
+    const Logs shared = distributed::evaluate(model, synthetic_bars(31).batch(8), comm);
     CHECK(shared["loss"] == doctest::Approx(all["loss"]).epsilon(1e-5));
     CHECK(shared["accuracy"] == doctest::Approx(all["accuracy"]));
 }
@@ -146,7 +127,7 @@ TEST_CASE("small gradient buckets (parameters reduced in place or packed) give t
     auto run = [&](ConvNet& net, bool parallel) {
         net.build({8, 8, 3}, 17);
         auto m = compile(net, SGD(0.1f, 0.9f), CategoricalCrossentropy<>(), CategoricalAccuracy());
-        const auto train = synthetic(48).shuffle(48, 5).batch(16);
+        const auto train = synthetic_bars(48).shuffle(48, 5).batch(16);
         if (!parallel) return m.fit(train, quiet(2)), std::size_t{0};
         DataParallelOptions o;
         o.bucket_bytes = 100;  // 25 floats: the 162-float kernel alone, conv bias + dense kernel, dense bias
@@ -166,7 +147,7 @@ TEST_CASE("synchronised batch norm on 2 processes = batch norm on the global bat
     // BatchNormalization (gamma, beta) and the fused convolution + batch norm
     // (BatchNorm/gamma, BatchNorm/beta) both train with batch statistics.
     using Net = Sequential<Conv2DBN<6, 3, 1>, GlobalAveragePooling2D, BatchNormalization, Dense<3, Softmax>>;
-    auto make_train = [] { return synthetic(64).shuffle(64, 9).batch(16); };
+    auto make_train = [] { return synthetic_bars(64).shuffle(64, 9).batch(16); };
     auto run_reference = [&](Net& net) {
         net.build({8, 8, 3}, 21);
         auto m = compile(net, SGD(0.05f, 0.9f), CategoricalCrossentropy<>(), CategoricalAccuracy());
@@ -204,7 +185,7 @@ TEST_CASE("frozen-feature cache: each process extracts half the features; traini
         net.build({8, 8, 3}, 33);
         net.layer<0>().set_trainable(false);
         auto m = compile(net, Adam(0.02f), CategoricalCrossentropy<>(), CategoricalAccuracy());
-        const auto train = synthetic(64, &reads).shuffle(64, 4).batch(16);
+        const auto train = synthetic_bars(64, &reads).shuffle(64, 4).batch(16);
         std::ostringstream out;
         FitOptions o = quiet(4);
         o.verbose = 2;
@@ -248,7 +229,7 @@ TEST_CASE("callbacks: files and printing on rank 0 only, the others on every pro
     Counter everywhere, only_root;
     auto wrapped = on_rank0(comm, only_root);
     LearningRateScheduler lrs(StepDecay{0.01f, 0.5f, 3});
-    distributed::fit(model, synthetic(32).batch(8), quiet(2), comm, everywhere, wrapped, csv, lrs);
+    distributed::fit(model, synthetic_bars(32).batch(8), quiet(2), comm, everywhere, wrapped, csv, lrs);
     CHECK(everywhere.batches == 8);
     CHECK(only_root.batches == (comm.is_root() ? 8u : 0u));
     CHECK(model.optimizer().learning_rate() == doctest::Approx(0.01f * 0.25f));  // steps 6, 7: 2 decays
@@ -265,13 +246,13 @@ TEST_CASE("the processes must agree on the data and the batch must split evenly"
     net.build({8, 8, 3}, 8);
     auto model = compile(net, Adam(0.01f), CategoricalCrossentropy<>(), CategoricalAccuracy());
     // Different data on the processes: refused everywhere (nobody waits forever).
-    CHECK_THROWS_AS(distributed::fit(model, synthetic(comm.is_root() ? 32 : 40).batch(8), quiet(1), comm), config_error);
+    CHECK_THROWS_AS(distributed::fit(model, synthetic_bars(comm.is_root() ? 32 : 40).batch(8), quiet(1), comm), config_error);
     // Other layers frozen on one process: the gradients would not line up.
     net.layer<0>().set_trainable(comm.rank() != 0);
-    CHECK_THROWS_WITH_AS(distributed::fit(model, synthetic(32).batch(8), quiet(1), comm),
+    CHECK_THROWS_WITH_AS(distributed::fit(model, synthetic_bars(32).batch(8), quiet(1), comm),
                          doctest::Contains("trainable"), config_error);
     net.layer<0>().set_trainable(true);
     // A global batch of 7 does not split over 2 processes.
-    CHECK_THROWS_WITH_AS(distributed::fit(model, synthetic(32).batch(7), quiet(1), comm),
+    CHECK_THROWS_WITH_AS(distributed::fit(model, synthetic_bars(32).batch(7), quiet(1), comm),
                          doctest::Contains("multiple of the number of ranks"), config_error);
 }

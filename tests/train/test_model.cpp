@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "synthetic_bars.hpp"
 #include "test_util.hpp"
 #include "typenet/data/augment.hpp"
 #include "typenet/io/model_file.hpp"
@@ -17,22 +18,7 @@ namespace {
 using Backbone = Sequential<Conv2D<6, 3, 2>, ReLU, GlobalAveragePooling2D>;
 using Net = Sequential<Backbone, Dropout<0.5f>, Dense<3, Softmax>>;
 
-// 3 classes of 8x8 images: a bright horizontal bar, vertical bar, or diagonal; with noise.
-Example make_example(std::size_t i) {
-    Rng rng = Rng::derive(77, i);
-    Example e;
-    e.label = static_cast<std::int32_t>(i % 3);
-    e.image = Tensor<3>(Shape<3>{8, 8, 3});
-    for (std::size_t y = 0; y < 8; ++y)
-        for (std::size_t x = 0; x < 8; ++x) {
-            const bool on = e.label == 0 ? y == 4 : e.label == 1 ? x == 3 : x == y;
-            for (std::size_t c = 0; c < 3; ++c) e.image(y, x, c) = (on ? 0.9f : 0.1f) + 0.1f * rng.uniform(-1, 1);
-        }
-    e.source = "generated/" + std::to_string(i);
-    return e;
-}
-
-data::Dataset synthetic(std::size_t n) { return data::Dataset::from_generator(n, make_example); }
+using test::synthetic_bars;
 
 struct BatchStats {  // the reference workflow's callback
     std::vector<double> losses, accuracies;
@@ -57,8 +43,8 @@ TEST_CASE("fit / evaluate / predict on a small problem; callbacks are called") {
     Net net;
     net.build({8, 8, 3}, 5);
     auto model = compile(net, Adam(0.05f), CategoricalCrossentropy<>(), CategoricalAccuracy());
-    auto train = synthetic(96).shuffle(96, 1).batch(16);
-    auto val = synthetic(30).batch(16);
+    auto train = synthetic_bars(96).shuffle(96, 1).batch(16);
+    auto val = synthetic_bars(30).batch(16);
     Counter counter;
     BatchStats stats;
     std::ostringstream out;
@@ -96,8 +82,8 @@ TEST_CASE("frozen-feature cache: same training as without it, within float toler
         net.build({8, 8, 3}, 11);
         net.layer<0>().set_trainable(false);
         auto model = compile(net, Adam(0.02f), CategoricalCrossentropy<>(), CategoricalAccuracy());
-        auto train = synthetic(90).shuffle(90, 3).batch(16);
-        auto val = synthetic(20).batch(8);
+        auto train = synthetic_bars(90).shuffle(90, 3).batch(16);
+        auto val = synthetic_bars(20).batch(8);
         FitOptions o;
         o.epochs = 4;
         o.validation = &val;
@@ -126,17 +112,17 @@ TEST_CASE("frozen-feature cache turns itself off, and says why") {
     FitOptions o;
     o.out = &out;
     o.verbose = 1;
-    auto train = synthetic(16).batch(8);
+    auto train = synthetic_bars(16).batch(8);
     model.fit(train, o);  // first layer trainable
     CHECK(out.str().find("feature cache off: the first layer is trainable") != std::string::npos);
     net.layer<0>().set_trainable(false);
     out.str("");
-    auto augmented = synthetic(16).map(data::RandomFlipLeftRight{}).batch(8);
+    auto augmented = synthetic_bars(16).map(data::RandomFlipLeftRight{}).batch(8);
     model.fit(augmented, o);
     CHECK(out.str().find("random transforms") != std::string::npos);
     CHECK_FALSE(model.params().cached_features);
     out.str("");
-    auto cached_aug = synthetic(16).map(data::RandomFlipLeftRight{}).cache().batch(8);
+    auto cached_aug = synthetic_bars(16).map(data::RandomFlipLeftRight{}).cache().batch(8);
     model.fit(cached_aug, o);  // the cache freezes the augmentation
     CHECK(model.params().cached_features);
 }
@@ -145,8 +131,8 @@ TEST_CASE("EarlyStopping, CSVLogger and ModelCheckpoint") {
     Net net;
     net.build({8, 8, 3}, 2);
     auto model = compile(net, SGD(0.0f), CategoricalCrossentropy<>(), CategoricalAccuracy());  // lr 0: no progress
-    auto train = synthetic(32).batch(16);
-    auto val = synthetic(16).batch(16);
+    auto train = synthetic_bars(32).batch(16);
+    auto val = synthetic_bars(16).batch(16);
     const fs::path dir = fs::temp_directory_path() / ("typenet_cb_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     EarlyStopping stop("val_loss", 1);
@@ -177,7 +163,7 @@ TEST_CASE("a label outside the model's classes is a shape_error naming the examp
     net.build({8, 8, 3});
     auto model = compile(net, Adam(), CategoricalCrossentropy<>(), CategoricalAccuracy());
     auto bad = data::Dataset::from_generator(8, [](std::size_t i) {
-                   Example e = make_example(i);
+                   Example e = test::bars_example(i);
                    if (i == 5) e.label = 7;  // the model has 3 outputs
                    return e;
                }).batch(8);
