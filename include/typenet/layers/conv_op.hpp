@@ -6,8 +6,9 @@
 /// Weight layouts are TensorFlow's: a full convolution's kernel is HWIO
 /// `[kh, kw, in, out]`, a depthwise kernel `[kh, kw, channels, 1]`. A 1x1 stride-1
 /// convolution is a matrix product of the (N*H*W) x in activations with the in x out
-/// kernel and runs on the gemm kernel; depthwise runs on the direct NHWC kernel; any
-/// other convolution on im2col + gemm.
+/// kernel and runs on the gemm kernel; depthwise runs on the direct NHWC kernel; a
+/// convolution of an input with few channels (an image) on the direct kernel of
+/// kernels/conv_direct.hpp; any other convolution on im2col + gemm.
 #pragma once
 
 #include <cstddef>
