@@ -360,6 +360,15 @@ TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (f
         auto rf = check_layer_gradients(cb, x, o);
         CHECK_MESSAGE(rf.ok, "frozen: " << rf.report());
     }
+    // Gradient checks of a built layer with batch statistics, then with batch norm frozen.
+    auto batch_then_frozen = [&o](auto& layer, const Tensor<4>& x, const char* what) {
+        o.training = true;
+        auto r = check_layer_gradients(layer, x, o);
+        CHECK_MESSAGE(r.ok, what << " batch: " << r.report());
+        layer.set_batchnorm_mode(BatchNormMode::Frozen);
+        auto rf = check_layer_gradients(layer, x, o);
+        CHECK_MESSAGE(rf.ok, what << " frozen: " << rf.report());
+    };
     {
         // MobileNetV2's stem: 3 channels read through x * 2 - 1 (the direct kernel);
         // the input gradient carries the map's scale.
@@ -367,23 +376,13 @@ TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (f
         Conv2DBN<16, 3, 2, Linear, 2.0f, -1.0f> stem;  // Linear: no kinks for the differences to cross
         Tensor<4> x = random_tensor<4>({2, 7, 8, 3}, srng, 0, 1);
         stem.build(shape_of(x), srng);
-        o.training = true;
-        auto r = check_layer_gradients(stem, x, o);
-        CHECK_MESSAGE(r.ok, "stem batch: " << r.report());
-        stem.set_batchnorm_mode(BatchNormMode::Frozen);
-        auto rf = check_layer_gradients(stem, x, o);
-        CHECK_MESSAGE(rf.ok, "stem frozen: " << rf.report());
+        batch_then_frozen(stem, x, "stem");
     }
     {
         ConvBN<Linear> dw(detail::ConvSpec{0, 3, 2, Padding::Same, true});
         Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
         dw.build(shape_of(x), rng);
-        o.training = true;
-        auto r = check_layer_gradients(dw, x, o);
-        CHECK_MESSAGE(r.ok, "depthwise batch: " << r.report());
-        dw.set_batchnorm_mode(BatchNormMode::Frozen);
-        auto rf = check_layer_gradients(dw, x, o);
-        CHECK_MESSAGE(rf.ok, "depthwise frozen: " << rf.report());
+        batch_then_frozen(dw, x, "depthwise");
     }
 }
 

@@ -170,8 +170,7 @@ inline void conv2d_backward_input(const ConvGeometry& g, std::size_t cout, const
     check_conv("conv2d_backward_input", g, cout, {dy, w, dx});
     const std::size_t K = g.kh * g.kw * g.c, C = g.c;
     if (conv_is_pointwise(g)) {
-        Epilogue ep;
-        gemm(Trans::No, Trans::Yes, g.output_pixels(), C, cout, dy, cout, w, cout, dx, C, ep);
+        gemm(Trans::No, Trans::Yes, g.output_pixels(), C, cout, dy, cout, w, cout, dx, C);
         if (m.scale != 1.0f)
             for (std::size_t i = 0, n = g.input_size(); i < n; ++i) dx[i] *= m.scale;
         return;

@@ -35,16 +35,6 @@
 
 namespace typenet::kernels {
 
-/// An affine map a convolution applies to its input values as it reads them
-/// (`x * scale + offset`); the padding is zero *after* the map. Lets a rescaling
-/// (MobileNetV2's `x * 2 - 1`) run inside the first convolution.
-struct InputMap {
-    float scale = 1.0f;
-    float offset = 0.0f;
-    /// True when the map changes nothing.
-    bool identity() const noexcept { return scale == 1.0f && offset == 0.0f; }
-};
-
 namespace detail {
 
 /// Largest number of output-channel vectors the direct kernel handles.
