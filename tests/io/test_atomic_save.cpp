@@ -77,8 +77,17 @@ TEST_CASE("SIGKILL during save_model leaves the previous file intact") {
         char go = 0;
         REQUIRE(::read(ready[0], &go, 1) == 1);
         ::close(ready[0]);
-        // Kill at moments spread over about one and a half saves.
-        std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long>(save_us * 1.5 * k / kills)));
+        if (k % 2 == 0) {
+            // Kill at moments spread over about three saves.
+            std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long>(save_us * 3.0 * k / kills)));
+        } else {
+            // Kill as soon as the writer's temporary appears: most of a save is spent
+            // serialising in memory, and on a fast file system (tmpfs) the temporary
+            // exists for a small part of it, which timed kills alone may all miss.
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+            while (temporaries(dir) == 0 && std::chrono::steady_clock::now() < give_up) {
+            }
+        }
         ::kill(child, SIGKILL);
         int status = 0;
         ::waitpid(child, &status, 0);
