@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
@@ -32,15 +33,76 @@ inline std::size_t reduction_chunks(std::size_t rows, std::size_t c) noexcept {
     return std::max<std::size_t>(1, std::min<std::size_t>({rows, 64, by_work}));
 }
 
+/// Call `g(std::integral_constant<std::size_t, I>{})` for I = 0 .. N-1, unrolled.
+template <std::size_t N, class G>
+TYPENET_INLINE void static_for(G&& g) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (g(std::integral_constant<std::size_t, I>{}), ...);
+    }(std::make_index_sequence<N>{});
+}
+
+/// Rows [rb, re) x the `NV` vectors starting at column `j0` (the last one `last` lanes
+/// wide), `NQ` quantities: float sums in registers, in row order, then added to `out`
+/// (double, `out[k * cpad + j]`). Register accumulators instead of a buffer in memory:
+/// each row's additions are independent of the previous row's stores, so the loop runs
+/// at the speed of its loads.
+template <std::size_t NQ, std::size_t NV, class F>
+TYPENET_INLINE void sum_block(std::size_t rb, std::size_t re, std::size_t j0, std::size_t last, std::size_t cpad,
+                              double* out, F& f) {
+    constexpr std::size_t W = simd_width;
+    vfloat acc[NQ][NV];
+    static_for<NQ>([&](auto k) { static_for<NV>([&](auto v) { acc[k][v] = vfloat(0.0f); }); });
+    for (std::size_t r = rb; r < re; ++r)
+        static_for<NV>([&](auto v) {
+            const std::size_t n = v + 1 == NV ? last : W;
+            static_for<NQ>([&](auto k) { acc[k][v] += f(std::size_t(k), r, j0 + v * W, n); });
+        });
+    alignas(64) float tmp[W];
+    static_for<NQ>([&](auto k) {
+        static_for<NV>([&](auto v) {
+            acc[k][v].store_aligned(tmp);
+            const std::size_t n = v + 1 == NV ? last : W;
+            for (std::size_t i = 0; i < n; ++i) out[k * cpad + j0 + v * W + i] += tmp[i];
+        });
+    });
+}
+
 /// `out[k * cpad + j] (+)= sum over rows [r0, r1) of f(k, r, j, n)` for the `nq` quantities
-/// k, in double, with float partial sums over blocks of 128 rows. One sweep over the rows
+/// k, in double, with float partial sums over blocks of 128 rows (each lane summed in row
+/// order: the same bits whatever the blocking of the columns). One sweep over the rows
 /// computes every quantity (the data are read from memory once, not `nq` times).
 /// `F(std::size_t k, std::size_t r, std::size_t j, std::size_t n)` returns the vector to add
-/// for columns [j, j + n) of row r. `fbuf` holds `nq * cpad` floats.
+/// for columns [j, j + n) of row r. `fbuf` holds `nq * cpad` floats (used when nq > 2).
 template <class F>
 void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, std::size_t nq, std::size_t cpad, double* out,
               float* fbuf, F&& f) {
     constexpr std::size_t W = simd_width, B = 128;
+    // Up to 16 accumulators: 8 vectors of one or two quantities (AVX-512 has 32 registers).
+    constexpr std::size_t JV = 8;
+    if (nq == 1 || nq == 2) {
+        for (std::size_t rb = r0; rb < r1; rb += B) {
+            const std::size_t re = std::min(r1, rb + B);
+            for (std::size_t j0 = 0; j0 < c; j0 += JV * W) {
+                const std::size_t nv = std::min(JV, ceil_div(c - j0, W));
+                const std::size_t last = c - j0 - (nv - 1) * W > W ? W : c - j0 - (nv - 1) * W;
+                auto run = [&](auto NQ) {
+                    switch (nv) {
+                        case 1: sum_block<NQ, 1>(rb, re, j0, last, cpad, out, f); break;
+                        case 2: sum_block<NQ, 2>(rb, re, j0, last, cpad, out, f); break;
+                        case 3: sum_block<NQ, 3>(rb, re, j0, last, cpad, out, f); break;
+                        case 4: sum_block<NQ, 4>(rb, re, j0, last, cpad, out, f); break;
+                        case 5: sum_block<NQ, 5>(rb, re, j0, last, cpad, out, f); break;
+                        case 6: sum_block<NQ, 6>(rb, re, j0, last, cpad, out, f); break;
+                        case 7: sum_block<NQ, 7>(rb, re, j0, last, cpad, out, f); break;
+                        default: sum_block<NQ, 8>(rb, re, j0, last, cpad, out, f); break;
+                    }
+                };
+                if (nq == 1) run(std::integral_constant<std::size_t, 1>{});
+                else run(std::integral_constant<std::size_t, 2>{});
+            }
+        }
+        return;
+    }
     for (std::size_t rb = r0; rb < r1; rb += B) {
         const std::size_t re = std::min(r1, rb + B);
         std::fill(fbuf, fbuf + nq * cpad, 0.0f);
@@ -174,6 +236,8 @@ inline void scale_shift(const float* x, std::size_t rows, std::size_t c, const f
     const vfloat vlo(lo), vhi(hi);
     const bool do_clamp = lo != -INFINITY || hi != INFINITY;
     const int T = threads_for(double(rows) * double(c), 65536.0);
+    // A large y goes straight to memory (it would not stay in cache): no read of its lines.
+    const bool stream = detail::use_streaming_stores(y, c, rows, c, false);
     parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r) {
             const float* xr = x + r * c;
@@ -182,9 +246,11 @@ inline void scale_shift(const float* x, std::size_t rows, std::size_t c, const f
                 const std::size_t n = std::min(W, c - j);
                 vfloat v = xsimd::fma(detail::lanes(xr + j, n), detail::lanes(scale + j, n), detail::lanes(shift + j, n));
                 if (do_clamp) v = detail::clamp(v, vlo, vhi);
-                detail::store_n(yr + j, v, n);
+                if (stream) detail::store_stream(yr + j, v);  // c % 16 == 0: whole, aligned vectors
+                else detail::store_n(yr + j, v, n);
             }
         }
+        if (stream) detail::stream_fence();
     });
 }
 
@@ -233,24 +299,37 @@ inline void batchnorm_backward(const float* x_hat, const float* dy, std::size_t 
 }
 
 namespace detail {
-template <bool Masked>
+/// Where `batchnorm_backward_x` finds the clamp's derivative.
+enum class ClampMaskFrom {
+    none,    ///< no clamp: the gradient is used as it is
+    output,  ///< from the clamped forward output `y`: inside where `lo < y < hi`
+    affine,  ///< recomputed from `x` and the forward's map: inside where `lo < x * a + b < hi`
+};
+
+template <ClampMaskFrom From>
 void batchnorm_backward_x(const float* x, const float* mean, const float* invstd, const float* dy, std::size_t rows,
                           std::size_t c, const float* gamma, float* dx, float* dgamma, float* dbeta, const float* y,
-                          float lo, float hi) {
+                          const float* a, const float* b_, float lo, float hi) {
     const vfloat vlo(lo), vhi(hi), zero(0.0f);
-    // The output gradient, masked by the clamp's derivative when there is one.
-    auto grad = [&](std::size_t i, std::size_t n) {
+    // The output gradient at (row r, channels [j, j + n)), masked by the clamp's derivative
+    // when there is one.
+    auto grad = [&](std::size_t r, std::size_t j, std::size_t n) {
+        const std::size_t i = r * c + j;
         const vfloat d = lanes(dy + i, n);
-        if constexpr (Masked) {
+        if constexpr (From == ClampMaskFrom::output) {
             const vfloat yv = lanes(y + i, n);
             return xsimd::select((yv > vlo) & (yv < vhi), d, zero);
+        } else if constexpr (From == ClampMaskFrom::affine) {
+            // The same fma as scale_shift's: the same bits, so the same mask.
+            const vfloat v = xsimd::fma(lanes(x + i, n), lanes(a + j, n), lanes(b_ + j, n));
+            return xsimd::select((v > vlo) & (v < vhi), d, zero);
         } else {
             return d;
         }
     };
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
     channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = grad(r * c + j, n);
+        const vfloat d = grad(r, j, n);
         if (q == 0) return d;
         const vfloat xh = (lanes(x + r * c + j, n) - lanes(mean + j, n)) * lanes(invstd + j, n);
         return d * xh;
@@ -273,14 +352,17 @@ void batchnorm_backward_x(const float* x, const float* mean, const float* invstd
     }
     constexpr std::size_t W = simd_width;
     const int T = threads_for(double(rows) * double(c), 65536.0);
+    const bool stream = use_streaming_stores(dx, c, rows, c, false);
     parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r)
             for (std::size_t j = 0; j < c; j += W) {
                 const std::size_t n = std::min(W, c - j);
-                const vfloat v = xsimd::fma(grad(r * c + j, n), lanes(k + j, n),
+                const vfloat v = xsimd::fma(grad(r, j, n), lanes(k + j, n),
                                             xsimd::fma(lanes(x + r * c + j, n), lanes(m + j, n), lanes(b + j, n)));
-                store_n(dx + r * c + j, v, n);
+                if (stream) store_stream(dx + r * c + j, v);  // c % 16 == 0: whole, aligned vectors
+                else store_n(dx + r * c + j, v, n);
             }
+        if (stream) stream_fence();
     });
 }
 }  // namespace detail
@@ -295,11 +377,31 @@ void batchnorm_backward_x(const float* x, const float* mean, const float* invstd
 inline void batchnorm_backward(const float* x, const float* mean, const float* invstd, const float* dy,
                                std::size_t rows, std::size_t c, const float* gamma, float* dx, float* dgamma,
                                float* dbeta, const float* y = nullptr, float lo = 0.0f, float hi = 0.0f) {
+    using detail::ClampMaskFrom;
     if (c == 0) return;
     if (!(x && mean && invstd && dy)) detail::fail("batchnorm_backward", "null pointer");
     if (rows == 0) throw shape_error("batchnorm_backward: no rows");
-    if (y) detail::batchnorm_backward_x<true>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma, dbeta, y, lo, hi);
-    else detail::batchnorm_backward_x<false>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma, dbeta, y, lo, hi);
+    if (y)
+        detail::batchnorm_backward_x<ClampMaskFrom::output>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma, dbeta, y,
+                                                            nullptr, nullptr, lo, hi);
+    else
+        detail::batchnorm_backward_x<ClampMaskFrom::none>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma, dbeta,
+                                                          nullptr, nullptr, nullptr, lo, hi);
+}
+
+/// As above for a forward that computed `y = clamp(x * a + b, lo, hi)` with `scale_shift`
+/// (`a`, `b` per channel): the clamp's mask is recomputed from `x`, `a` and `b` (the same
+/// fma, so the same bits as the forward's) instead of read from `y`. One tensor fewer
+/// streamed through both passes; the caller need not keep `y` for this.
+inline void batchnorm_backward_clamped(const float* x, const float* mean, const float* invstd, const float* dy,
+                                       std::size_t rows, std::size_t c, const float* gamma, float* dx,
+                                       float* dgamma, float* dbeta, const float* a, const float* b, float lo,
+                                       float hi) {
+    if (c == 0) return;
+    if (!(x && mean && invstd && dy && a && b)) detail::fail("batchnorm_backward_clamped", "null pointer");
+    if (rows == 0) throw shape_error("batchnorm_backward_clamped: no rows");
+    detail::batchnorm_backward_x<detail::ClampMaskFrom::affine>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma,
+                                                                dbeta, nullptr, a, b, lo, hi);
 }
 
 /// Global average pooling: `y[img][ch] = mean over the hw pixels of x[img][p][ch]`

@@ -93,6 +93,7 @@ public:
     void forward_batch(const float* z, std::size_t rows, float* y, const float* residual, float lo, float hi) {
         const std::size_t C = channels();
         if (rows == 0) throw shape_error("BatchNormalization: empty batch");
+        mask_from_z_ = false;
         statistics(z, rows);
         if (!batchnorm_sync()) {
             // y = clamp(z * scale + shift (+ residual)) with the vectorised kernels.
@@ -102,6 +103,9 @@ public:
                 k1_[c] = gamma(c) * invstd_[c];
                 k2_[c] = beta(c) - mean_[c] * k1_[c];
             }
+            // Without a residual, y = clamp(z * k1 + k2): backward can recompute the
+            // clamp's mask from z and these coefficients rather than read y.
+            mask_from_z_ = !residual;
             if (!residual) {
                 kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
             } else {
@@ -155,6 +159,12 @@ public:
                         const float* y = nullptr, float lo = 0.0f, float hi = 0.0f) {
         const std::size_t C = channels();
         if (!batchnorm_sync()) {
+            if (y && mask_from_z_) {
+                kernels::batchnorm_backward_clamped(z, mean_.data(), invstd_.data(), g, rows, C, gamma.data(), dz,
+                                                    affine ? dgamma.data() : nullptr,
+                                                    affine ? dbeta.data() : nullptr, k1_.data(), k2_.data(), lo, hi);
+                return;
+            }
             kernels::batchnorm_backward(z, mean_.data(), invstd_.data(), g, rows, C, gamma.data(), dz,
                                         affine ? dgamma.data() : nullptr, affine ? dbeta.data() : nullptr, y, lo, hi);
             return;
@@ -304,6 +314,7 @@ private:
     }
 
     std::vector<float> mean_, invstd_, batch_var_, k1_, k2_, k3_;
+    bool mask_from_z_ = false;  ///< the last forward_batch computed y = clamp(z * k1_ + k2_)
     std::vector<double> sum_g_, sum_gx_, both_;
     double total_rows_ = 1.0;  ///< rows of the (global) batch of the last training forward
     std::vector<float> partial_;  ///< per-chunk partial sums, reused (grows once)
