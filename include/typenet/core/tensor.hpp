@@ -1,7 +1,9 @@
 /// @file core/tensor.hpp
 /// Tensor storage and shapes.
 ///
-/// typenet stores every tensor as `xt::xtensor<float, N>`, batch first; images are
+/// typenet stores every tensor as an `xt::xtensor<float, N>` whose storage is aligned
+/// to `TYPENET_ALIGNMENT` bytes (kernels load whole aligned vectors and write large
+/// outputs with non-temporal stores, which need alignment), batch first; images are
 /// NHWC (batch, height, width, channels). A `Shape<N>` is a `std::array` of
 /// extents; it includes the batch dimension.
 ///
@@ -13,15 +15,18 @@
 #include <string>
 #include <vector>
 
+#include <xsimd/memory/xsimd_aligned_allocator.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
 
 namespace typenet {
 
-/// Storage of a rank-N float tensor (row-major, batch first).
+/// Storage of a rank-N float tensor (row-major, batch first, aligned). Any xtensor
+/// expression assigns to it: `Tensor<2> t = xt::zeros<float>({2, 3});`.
 template <std::size_t N>
-using Tensor = xt::xtensor<float, N>;
+using Tensor = xt::xtensor<float, N, xt::layout_type::row_major, xsimd::aligned_allocator<float, TYPENET_ALIGNMENT>>;
 
 /// Extents of a rank-N tensor, batch dimension included.
 template <std::size_t N>

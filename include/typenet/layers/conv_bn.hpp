@@ -101,16 +101,16 @@ public:
             else op_.forward(geom_, x, folded_.data(), y, ep);
             return;
         }
-        z_.resize(rows * C);
-        op_.forward(geom_, x, op_.kernel.data(), z_.data());
+        float* z = z_.get(rows * C);
+        op_.forward(geom_, x, op_.kernel.data(), z);
         if (path_ == Path::batch) {
-            bn_.forward_batch(z_.data(), rows, y, residual, lo, hi);
+            bn_.forward_batch(z, rows, y, residual, lo, hi);
             dirty_ = true;  // the moving averages moved: the folded form must be recomputed
         } else {
             refold();
             for (std::size_t r = 0; r < rows; ++r)
                 for (std::size_t c = 0; c < C; ++c) {
-                    float v = z_[r * C + c] * scale_[c] + shift_[c];
+                    float v = z[r * C + c] * scale_[c] + shift_[c];
                     if (residual) v += residual[r * C + c];
                     y[r * C + c] = std::min(std::max(v, lo), hi);
                 }
@@ -146,12 +146,13 @@ public:
                 if (fused_mask) bn_.backward_batch(z_.data(), dy, rows, dz, affine, y, lo, hi);
                 else bn_.backward_batch(z_.data(), gp, rows, dz, affine);
             } else {
+                const float* z = z_.data();
                 // y = clamp(z * scale + shift): dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g
                 std::vector<double> sg(C, 0.0), sgx(C, 0.0);
                 for (std::size_t r = 0; r < rows; ++r)
                     for (std::size_t c = 0; c < C; ++c) {
                         sg[c] += gp[r * C + c];
-                        sgx[c] += static_cast<double>(gp[r * C + c]) * (z_[r * C + c] - bn_.moving_mean(c));
+                        sgx[c] += static_cast<double>(gp[r * C + c]) * (z[r * C + c] - bn_.moving_mean(c));
                         dz[r * C + c] = gp[r * C + c] * scale_[c];
                     }
                 if (affine)
@@ -265,7 +266,9 @@ private:
     std::uint64_t fold_version_ = 0;
     std::vector<float> folded_, scale_, shift_;
     kernels::PackedMatrix packed_;  ///< folded 1x1 weights in the gemm's panel layout
-    std::vector<float> z_;       ///< pre-norm output, kept for backward
+    /// Pre-norm output, kept for backward; aligned, so that the kernels writing and reading
+    /// it can use whole aligned vectors and stream a large one past the caches.
+    kernels::AlignedBuffer z_;
     std::vector<float> g_, dz_;  ///< masked gradient, its input gradient (when there is no scratch)
 };
 
