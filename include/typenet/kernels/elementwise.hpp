@@ -77,8 +77,9 @@ template <class F>
 void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, std::size_t nq, std::size_t cpad, double* out,
               float* fbuf, F&& f) {
     constexpr std::size_t W = simd_width, B = 128;
-    // Up to 16 accumulators: 8 vectors of one or two quantities (AVX-512 has 32 registers).
-    constexpr std::size_t JV = 8;
+    // Up to 16 accumulators: 8 vectors of one or two quantities with AVX-512's 32
+    // registers, 4 with the 16 of AVX2 / SSE.
+    constexpr std::size_t JV = simd_registers >= 32 ? 8 : 4;
     if (nq == 1 || nq == 2) {
         for (std::size_t rb = r0; rb < r1; rb += B) {
             const std::size_t re = std::min(r1, rb + B);
