@@ -43,6 +43,23 @@ double floored_error(const std::vector<float>& a, const std::vector<float>& r) {
     return e;
 }
 
+/// `dy` masked by ReLU6's derivative: dy where the forward's output `y(i, j)` (row i,
+/// channel j) lies strictly inside (0, 6), else 0. Adds the number of masked values to
+/// `masked`.
+template <class Y>
+std::vector<float> relu6_masked(const std::vector<float>& dy, std::size_t rows, std::size_t c, Y&& y,
+                                std::size_t& masked) {
+    std::vector<float> m(rows * c);
+    for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < c; ++j) {
+            const float v = y(i, j);
+            const bool inside = v > 0.0f && v < 6.0f;
+            m[i * c + j] = inside ? dy[i * c + j] : 0.0f;
+            masked += inside ? 0 : 1;
+        }
+    return m;
+}
+
 // Training batch-norm backward, the autograd-style formula in double: dbeta = sum dy,
 // dgamma = sum dy * x_hat, dx = gamma * invstd * (dy - dbeta / rows - x_hat * dgamma / rows).
 void naive_bn_backward(const std::vector<float>& x, const std::vector<float>& dy, const std::vector<float>& gamma,
@@ -189,18 +206,30 @@ TEST_CASE("large aligned outputs (written with non-temporal stores) equal the ca
         worst = std::max(worst, std::abs(want - y0[i]));
     }
     CHECK(worst < 1e-5);
-    // dx = k dy_masked + m' x + b' per channel: the input gradient is affine in (dy_masked, x)
-    // with per-channel coefficients; check its value from the returned sums.
+    // The parameter gradients (sums of the masked dy and of masked dy * x_hat) in double,
+    // then dx = gamma * invstd * (g - dbeta / rows - x_hat * dgamma / rows) at the spots.
+    std::size_t masked = 0;
+    const auto g = relu6_masked(
+        ds, rows, c, [&](std::size_t i, std::size_t j) { return std::fma(xs[i * c + j], sc[j], sh[j]); }, masked);
+    std::vector<double> rdb(c, 0.0), rdg(c, 0.0);
+    for (std::size_t i = 0; i < rows * c; ++i) {
+        const std::size_t j = i % c;
+        rdb[j] += g[i];
+        rdg[j] += double(g[i]) * (double(xs[i]) - mean[j]) * invstd[j];
+    }
+    double worst_sums = 0;
+    for (std::size_t j = 0; j < c; ++j)
+        worst_sums = std::max({worst_sums, std::abs(rdb[j] - dbeta[j]) / (std::abs(rdb[j]) + 1.0),
+                               std::abs(rdg[j] - dg[j]) / (std::abs(rdg[j]) + 1.0)});
+    CHECK(worst_sums < 1e-4);
     double worst_dx = 0;
     for (std::size_t i = 0; i < rows * c; i += 997) {
         const std::size_t j = i % c;
-        const double v = std::fma(xs[i], sc[j], sh[j]);
-        const double g = (v > 0.0 && v < 6.0) ? ds[i] : 0.0;
         const double xh = (double(xs[i]) - mean[j]) * invstd[j];
-        const double want =
-            gamma[j] * invstd[j] * (g - double(dbeta[j]) / double(rows) - xh * double(dg[j]) / double(rows));
+        const double want = gamma[j] * invstd[j] * (g[i] - rdb[j] / double(rows) - xh * rdg[j] / double(rows));
         worst_dx = std::max(worst_dx, std::abs(want - dx0[i]) / (std::abs(want) + 1e-3));
     }
+    CHECK(masked > rows * c / 10);
     CHECK(worst_dx < 1e-4);
 }
 
@@ -244,7 +273,7 @@ TEST_CASE("batchnorm_backward with a fused ReLU6 mask against the naive masked f
         for (auto rows : {std::size_t{2}, std::size_t{49}, std::size_t{3000}}) {
             auto x = naive::random(rows * c, 7 * rows + c), dy = naive::random(rows * c, 11 * rows + c);
             auto gamma = naive::random(c, c + 5);
-            std::vector<float> mean, invstd, y(rows * c), mdy(rows * c), rdx, rdg, rdb;
+            std::vector<float> mean, invstd, y(rows * c), rdx, rdg, rdb;
             naive_stats(x, rows, c, mean, invstd);
             // The forward's output: y = clamp(3 * x_hat * gamma + 2, 0, 6), so that many values
             // fall on each side of the clamp; the masked gradient in a plain loop.
@@ -252,11 +281,9 @@ TEST_CASE("batchnorm_backward with a fused ReLU6 mask against the naive masked f
                 for (std::size_t j = 0; j < c; ++j) {
                     const double v = 3.0 * (x[i * c + j] - mean[j]) * invstd[j] * gamma[j] + 2.0;
                     y[i * c + j] = float(std::min(std::max(v, 0.0), 6.0));
-                    const bool inside = y[i * c + j] > 0.0f && y[i * c + j] < 6.0f;
-                    mdy[i * c + j] = inside ? dy[i * c + j] : 0.0f;
-                    masked += inside ? 0 : 1;
-                    ++total;
                 }
+            const auto mdy = relu6_masked(dy, rows, c, [&](std::size_t i, std::size_t j) { return y[i * c + j]; }, masked);
+            total += rows * c;
             naive_bn_backward(x, mdy, gamma, mean, invstd, rows, c, rdx, rdg, rdb);
             std::vector<float> dx(rows * c), dg(c), db(c);
             batchnorm_backward(x.data(), mean.data(), invstd.data(), dy.data(), rows, c, gamma.data(), dx.data(),
@@ -279,20 +306,15 @@ TEST_CASE("batchnorm_backward_clamped: the mask recomputed from x matches the ma
         for (auto rows : {std::size_t{2}, std::size_t{49}, std::size_t{3000}}) {
             auto x = naive::random(rows * c, 5 * rows + c), dy = naive::random(rows * c, 13 * rows + c);
             auto gamma = naive::random(c, c + 9);
-            std::vector<float> mean, invstd, a(c), b(c), mdy(rows * c), rdx, rdg, rdb;
+            std::vector<float> mean, invstd, a(c), b(c), rdx, rdg, rdb;
             naive_stats(x, rows, c, mean, invstd);
             for (std::size_t j = 0; j < c; ++j) {
                 a[j] = 3.0f * gamma[j] * invstd[j];
                 b[j] = 2.0f - mean[j] * a[j];
             }
-            for (std::size_t i = 0; i < rows; ++i)
-                for (std::size_t j = 0; j < c; ++j) {
-                    const float y = std::min(std::max(std::fma(x[i * c + j], a[j], b[j]), 0.0f), 6.0f);
-                    const bool inside = y > 0.0f && y < 6.0f;
-                    mdy[i * c + j] = inside ? dy[i * c + j] : 0.0f;
-                    masked += inside ? 0 : 1;
-                    ++total;
-                }
+            const auto mdy = relu6_masked(
+                dy, rows, c, [&](std::size_t i, std::size_t j) { return std::fma(x[i * c + j], a[j], b[j]); }, masked);
+            total += rows * c;
             // gamma here is the batch norm's scale in dx = gamma * invstd * (...): 3 * gamma.
             std::vector<float> g3(c);
             for (std::size_t j = 0; j < c; ++j) g3[j] = 3.0f * gamma[j];

@@ -67,81 +67,50 @@ TYPENET_INLINE void sum_block(std::size_t rb, std::size_t re, std::size_t j0, st
     });
 }
 
-/// `out[k * cpad + j] (+)= sum over rows [r0, r1) of f(k, r, j, n)` for the `nq` quantities
-/// k, in double, with float partial sums over blocks of 128 rows (each lane summed in row
-/// order: the same bits whatever the blocking of the columns). One sweep over the rows
-/// computes every quantity (the data are read from memory once, not `nq` times).
-/// `F(std::size_t k, std::size_t r, std::size_t j, std::size_t n)` returns the vector to add
-/// for columns [j, j + n) of row r. `fbuf` holds `nq * cpad` floats (used when nq > 2).
-template <class F>
-void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, std::size_t nq, std::size_t cpad, double* out,
-              float* fbuf, F&& f) {
+/// `out[k * cpad + j] (+)= sum over rows [r0, r1) of f(k, r, j, n)` for the `NQ` (1 or 2)
+/// quantities k, in double, with float partial sums in registers over blocks of 128 rows
+/// (each lane summed in row order: the same bits whatever the blocking of the columns). One
+/// sweep over the rows computes every quantity (the data are read from memory once, not
+/// `NQ` times). `F(std::size_t k, std::size_t r, std::size_t j, std::size_t n)` returns the
+/// vector to add for columns [j, j + n) of row r.
+template <std::size_t NQ, class F>
+void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, std::size_t cpad, double* out, F&& f) {
+    static_assert(NQ == 1 || NQ == 2, "sum_rows: one or two quantities");
     constexpr std::size_t W = simd_width, B = 128;
     // Up to 16 accumulators: 8 vectors of one or two quantities with AVX-512's 32
     // registers, 4 with the 16 of AVX2 / SSE.
     constexpr std::size_t JV = simd_registers >= 32 ? 8 : 4;
-    if (nq == 1 || nq == 2) {
-        for (std::size_t rb = r0; rb < r1; rb += B) {
-            const std::size_t re = std::min(r1, rb + B);
-            for (std::size_t j0 = 0; j0 < c; j0 += JV * W) {
-                const std::size_t nv = std::min(JV, ceil_div(c - j0, W));
-                const std::size_t last = c - j0 - (nv - 1) * W > W ? W : c - j0 - (nv - 1) * W;
-                auto run = [&](auto NQ) {
-                    switch (nv) {
-                        case 1: sum_block<NQ, 1>(rb, re, j0, last, cpad, out, f); break;
-                        case 2: sum_block<NQ, 2>(rb, re, j0, last, cpad, out, f); break;
-                        case 3: sum_block<NQ, 3>(rb, re, j0, last, cpad, out, f); break;
-                        case 4: sum_block<NQ, 4>(rb, re, j0, last, cpad, out, f); break;
-                        case 5: sum_block<NQ, 5>(rb, re, j0, last, cpad, out, f); break;
-                        case 6: sum_block<NQ, 6>(rb, re, j0, last, cpad, out, f); break;
-                        case 7: sum_block<NQ, 7>(rb, re, j0, last, cpad, out, f); break;
-                        default: sum_block<NQ, 8>(rb, re, j0, last, cpad, out, f); break;
-                    }
-                };
-                if (nq == 1) run(std::integral_constant<std::size_t, 1>{});
-                else run(std::integral_constant<std::size_t, 2>{});
-            }
-        }
-        return;
-    }
     for (std::size_t rb = r0; rb < r1; rb += B) {
         const std::size_t re = std::min(r1, rb + B);
-        std::fill(fbuf, fbuf + nq * cpad, 0.0f);
-        for (std::size_t r = rb; r < re; ++r) {
-            std::size_t j = 0;
-            for (; j + W <= c; j += W)
-                for (std::size_t k = 0; k < nq; ++k) {
-                    float* acc = fbuf + k * cpad + j;
-                    (vfloat::load_unaligned(acc) + f(k, r, j, W)).store_unaligned(acc);
-                }
-            if (j < c)
-                for (std::size_t k = 0; k < nq; ++k) {
-                    float* acc = fbuf + k * cpad + j;
-                    store_partial(acc, load_partial(acc, c - j) + f(k, r, j, c - j), c - j);
-                }
+        for (std::size_t j0 = 0; j0 < c; j0 += JV * W) {
+            const std::size_t nv = std::min(JV, ceil_div(c - j0, W));
+            const std::size_t last = std::min(W, c - j0 - (nv - 1) * W);  // lanes of the last vector
+            // The block kernel compiled for exactly nv vectors.
+            [&]<std::size_t... V>(std::index_sequence<V...>) {
+                (void)((nv == V + 1 && (sum_block<NQ, V + 1>(rb, re, j0, last, cpad, out, f), true)) || ...);
+            }(std::make_index_sequence<JV>{});
         }
-        for (std::size_t k = 0; k < nq; ++k)
-            for (std::size_t j = 0; j < c; ++j) out[k * cpad + j] += fbuf[k * cpad + j];
     }
 }
 
-/// Per-channel sums of several quantities over all rows: `nq` double results per channel,
-/// `out[q * c + j]`. `F(q, r, j, n)` gives the vector of quantity q. Parallel over fixed
-/// chunks, chunk partials added in order (the result does not depend on the thread count).
-template <class F>
-void channel_reduce(std::size_t rows, std::size_t c, std::size_t nq, double* out, F&& f) {
+/// Per-channel sums of `NQ` (1 or 2) quantities over all rows: `NQ` double results per
+/// channel, `out[q * c + j]`. `F(q, r, j, n)` gives the vector of quantity q. Parallel over
+/// fixed chunks, chunk partials added in order (the result does not depend on the thread
+/// count).
+template <std::size_t NQ, class F>
+void channel_reduce(std::size_t rows, std::size_t c, double* out, F&& f) {
+    constexpr std::size_t nq = NQ;
     const std::size_t nch = reduction_chunks(rows, c);
     const std::size_t cpad = detail::round_up(c, 16);
-    // Per chunk: nq * cpad doubles; per thread: nq * cpad floats.
+    // Per chunk: nq * cpad doubles.
     float* mem = scratch(Slot::partial, nch * nq * cpad * 2);
     double* part = reinterpret_cast<double*>(mem);
     std::fill(part, part + nch * nq * cpad, 0.0);
     const int T = std::min<int>(threads_for(double(rows) * double(c) * double(nq), 1.0e5), int(nch));
     parallel_ranges(T, nch, [&](std::size_t q0, std::size_t q1) {
-        float* fbuf = scratch(Slot::dw_tmp, nq * cpad);
         for (std::size_t q = q0; q < q1; ++q) {
             const Range rr = split_range(rows, nch, q);
-            sum_rows(rr.begin, rr.end, c, nq, cpad, part + q * nq * cpad, fbuf, f);
+            sum_rows<NQ>(rr.begin, rr.end, c, cpad, part + q * nq * cpad, f);
         }
     });
     for (std::size_t k = 0; k < nq; ++k)
@@ -199,7 +168,7 @@ inline void column_sums(const float* a, std::size_t rows, std::size_t cols, floa
     if (rows == 0) {
         std::fill(s, s + cols, 0.0);
     } else {
-        detail::channel_reduce(rows, cols, 1, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
+        detail::channel_reduce<1>(rows, cols, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
             return detail::lanes(a + r * lda + j, n);
         });
     }
@@ -216,7 +185,7 @@ inline void channel_mean_var(const float* x, std::size_t rows, std::size_t c, fl
     if (rows == 0) throw shape_error("channel_mean_var: no rows");
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
     const float* shift = x;  // the first row
-    detail::channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+    detail::channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
         const vfloat d = detail::lanes(x + r * c + j, n) - detail::lanes(shift + j, n);
         return q == 0 ? d : d * d;
     });
@@ -267,7 +236,7 @@ inline void batchnorm_backward(const float* x_hat, const float* dy, std::size_t 
     if (!(x_hat && dy && (invstd || !dx))) detail::fail("batchnorm_backward", "null pointer");
     if (rows == 0) throw shape_error("batchnorm_backward: no rows");
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-    detail::channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+    detail::channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
         const vfloat d = detail::lanes(dy + r * c + j, n);
         return q == 0 ? d : d * detail::lanes(x_hat + r * c + j, n);
     });
@@ -329,7 +298,7 @@ void batchnorm_backward_x(const float* x, const float* mean, const float* invstd
         }
     };
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-    channel_reduce(rows, c, 2, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+    channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
         const vfloat d = grad(r, j, n);
         if (q == 0) return d;
         const vfloat xh = (lanes(x + r * c + j, n) - lanes(mean + j, n)) * lanes(invstd + j, n);
