@@ -387,6 +387,125 @@ TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (f
 }
 
 namespace {
+// A 1x1 ConvBN's training step in double precision: z = x W, batch statistics, y = clamp(
+// gamma x_hat + beta + res), and the gradients of sum(dy * y) by the chain rule written
+// out (the clamp's mask taken from the layer's own output, so that values within rounding
+// of a kink cannot flip it; the output itself is checked against the reference's).
+struct PointwiseBNReference {
+    std::vector<double> y, dx, dw, dgamma, dbeta;
+};
+PointwiseBNReference pointwise_bn_reference(const Tensor<4>& x, const std::vector<float>& w,
+                                            const std::vector<float>& gamma, const std::vector<float>& beta,
+                                            const float* res, const Tensor<4>& dy, const Tensor<4>& y_layer,
+                                            bool clamp, std::size_t cout, double eps) {
+    const std::size_t R = x.size() / x.shape()[3], cin = x.shape()[3];
+    std::vector<double> z(R * cout, 0.0), xh(R * cout), g(R * cout), mean(cout, 0.0), var(cout, 0.0), is(cout);
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t o = 0; o < cout; ++o)
+            for (std::size_t i = 0; i < cin; ++i) z[r * cout + o] += double(x.data()[r * cin + i]) * w[i * cout + o];
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t o = 0; o < cout; ++o) mean[o] += z[r * cout + o] / double(R);
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t o = 0; o < cout; ++o) var[o] += std::pow(z[r * cout + o] - mean[o], 2) / double(R);
+    for (std::size_t o = 0; o < cout; ++o) is[o] = 1.0 / std::sqrt(var[o] + eps);
+    PointwiseBNReference ref;
+    ref.y.resize(R * cout);
+    ref.dgamma.assign(cout, 0.0);
+    ref.dbeta.assign(cout, 0.0);
+    for (std::size_t k = 0; k < R * cout; ++k) {
+        const std::size_t o = k % cout;
+        xh[k] = (z[k] - mean[o]) * is[o];
+        const double v = gamma[o] * xh[k] + beta[o] + (res ? res[k] : 0.0);
+        ref.y[k] = clamp ? std::min(std::max(v, 0.0), 6.0) : v;
+        const bool inside = !clamp || (y_layer.data()[k] > 0.0f && y_layer.data()[k] < 6.0f);
+        g[k] = inside ? dy.data()[k] : 0.0;
+        ref.dbeta[o] += g[k];
+        ref.dgamma[o] += g[k] * xh[k];
+    }
+    std::vector<double> dz(R * cout);
+    for (std::size_t k = 0; k < R * cout; ++k) {
+        const std::size_t o = k % cout;
+        dz[k] = gamma[o] * is[o] * (g[k] - ref.dbeta[o] / double(R) - xh[k] * ref.dgamma[o] / double(R));
+    }
+    ref.dw.assign(cin * cout, 0.0);
+    ref.dx.assign(R * cin, 0.0);
+    for (std::size_t r = 0; r < R; ++r)
+        for (std::size_t i = 0; i < cin; ++i)
+            for (std::size_t o = 0; o < cout; ++o) {
+                ref.dw[i * cout + o] += double(x.data()[r * cin + i]) * dz[r * cout + o];
+                ref.dx[r * cin + i] += dz[r * cout + o] * w[i * cout + o];
+            }
+    return ref;
+}
+// Largest |a - b| / (|b| + RMS of b).
+double scaled_error(const float* a, const std::vector<double>& b) {
+    double q = 0;
+    for (double v : b) q += v * v;
+    const double s = std::sqrt(q / double(b.size())) + 1e-12;
+    double m = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) m = std::max(m, std::abs(double(a[i]) - b[i]) / (std::abs(b[i]) + s));
+    return m;
+}
+}  // namespace
+
+TEST_CASE("ConvBN 1x1 training backward equals a double-precision reference (ReLU6 masks, residual, threads)") {
+    // Enough rows for several of the backward's row blocks per thread, channel counts that
+    // are not multiples of the vector width, narrow and wide outputs.
+    struct Case {
+        std::size_t cin, cout;
+        bool relu6, residual;
+        int threads;
+    };
+    const Case cases[] = {{24, 40, true, false, 2}, {40, 24, true, true, 2}, {17, 96, false, false, 2},
+                          {96, 16, true, false, 1}, {33, 50, true, true, 1}};
+    const int threads_before = max_threads();
+    for (const Case& c : cases) {
+        set_num_threads(c.threads);
+        Rng rng(31 + c.cin);
+        Tensor<4> x = random_tensor<4>({3, 19, 23, c.cin}, rng, -1, 2);
+        ConvBN<ReLU6> relu6(detail::ConvSpec{c.cout, 1, 1, Padding::Same, false});
+        ConvBN<Linear> linear(detail::ConvSpec{c.cout, 1, 1, Padding::Same, false});
+        auto check = [&](auto& cb) {
+            cb.build(shape_of(x), rng);
+            std::vector<float> w(cb.kernel().begin(), cb.kernel().end()), gamma(c.cout), beta(c.cout);
+            for (std::size_t o = 0; o < c.cout; ++o) {
+                gamma[o] = 0.5f + 2.5f * float(o % 7) / 7.0f;  // many activations outside (0, 6) too
+                beta[o] = -1.0f + 0.5f * float(o % 9);
+            }
+            cb.visit_parameters([&](ParamRef& p) {
+                if (p.name == "BatchNorm/gamma") std::copy(gamma.begin(), gamma.end(), p.value);
+                if (p.name == "BatchNorm/beta") std::copy(beta.begin(), beta.end(), p.value);
+            });
+            weights_changed(cb);
+            Context ctx;
+            ctx.training = true;
+            const Shape<4> out = cb.output_shape(shape_of(x));
+            Tensor<4> y(out), dx(shape_of(x));
+            Tensor<4> res = random_tensor<4>(out, rng, -2, 2);
+            cb.forward_raw(x.data(), shape_of(x), y.data(), c.residual ? res.data() : nullptr, ctx);
+            Tensor<4> dy = random_tensor<4>(out, rng);
+            cb.backward(x, y, dy, &dx, ctx);
+            const bool clamp = std::is_same_v<std::decay_t<decltype(cb)>, ConvBN<ReLU6>>;
+            const auto ref = pointwise_bn_reference(x, w, gamma, beta, c.residual ? res.data() : nullptr, dy, y,
+                                                    clamp, c.cout, 1e-3);
+            std::vector<ParamRef> ps;
+            cb.visit_parameters([&](ParamRef& p) { ps.push_back(p); });
+            REQUIRE(ps.size() == 3);  // weights, gamma, beta
+            INFO("cin " << c.cin << " cout " << c.cout << (clamp ? " relu6" : " linear")
+                        << (c.residual ? " residual" : "") << ", " << c.threads << " thread(s)");
+            CHECK(scaled_error(y.data(), ref.y) < 1e-5);
+            CHECK(scaled_error(dx.data(), ref.dx) < 1e-4);
+            CHECK(scaled_error(ps[0].grad, ref.dw) < 1e-4);
+            CHECK(scaled_error(ps[1].grad, ref.dgamma) < 1e-4);
+            CHECK(scaled_error(ps[2].grad, ref.dbeta) < 1e-4);
+        };
+        if (c.relu6) check(relu6);
+        else check(linear);
+    }
+    set_num_threads(threads_before);
+}
+
+namespace {
 // Batch-norm parameters that keep every ReLU6 input inside (0, 6), far from its kinks:
 // finite differences through a chain of kinks are meaningless, and the masks themselves
 // are checked on single layers above.

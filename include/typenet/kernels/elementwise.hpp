@@ -268,49 +268,91 @@ inline void batchnorm_backward(const float* x_hat, const float* dy, std::size_t 
     });
 }
 
-namespace detail {
-/// Where `batchnorm_backward_x` finds the clamp's derivative.
+/// Where batch norm's backward finds the clamp's derivative.
 enum class ClampMaskFrom {
     none,    ///< no clamp: the gradient is used as it is
     output,  ///< from the clamped forward output `y`: inside where `lo < y < hi`
     affine,  ///< recomputed from `x` and the forward's map: inside where `lo < x * a + b < hi`
 };
 
+/// Training-mode batch norm's input gradient, once its two per-channel sums are known: a
+/// per-channel affine map of the (masked) output gradient and the input,
+/// `dx = k * mask(dy) + m * x + b`, applied to any range of rows (`rows`). Made by
+/// `batchnorm_backward_map`; the coefficients live in that call's scratch (`Slot::dw_tmp`
+/// of the calling thread), valid until a kernel that uses that slot (a batch-norm backward,
+/// a depthwise kernel) runs on that thread.
 template <ClampMaskFrom From>
-void batchnorm_backward_x(const float* x, const float* mean, const float* invstd, const float* dy, std::size_t rows,
-                          std::size_t c, const float* gamma, float* dx, float* dgamma, float* dbeta, const float* y,
-                          const float* a, const float* b_, float lo, float hi) {
-    const vfloat vlo(lo), vhi(hi), zero(0.0f);
-    // The output gradient at (row r, channels [j, j + n)), masked by the clamp's derivative
-    // when there is one.
-    auto grad = [&](std::size_t r, std::size_t j, std::size_t n) {
+struct BatchNormInputGrad {
+    const float* x = nullptr;   ///< the forward's input (pre-normalisation), rows x c
+    const float* dy = nullptr;  ///< the output gradient, rows x c
+    const float* y = nullptr;   ///< ClampMaskFrom::output: the clamped forward output
+    const float* a = nullptr;   ///< ClampMaskFrom::affine: the forward's per-channel map
+    const float* b0 = nullptr;
+    float lo = 0.0f, hi = 0.0f;
+    std::size_t c = 0;
+    const float* k = nullptr;  ///< coefficients, c each (padded to a multiple of 16)
+    const float* m = nullptr;
+    const float* b = nullptr;
+
+    /// The output gradient at (row r, channels [j, j + n)), masked by the clamp's
+    /// derivative when there is one.
+    TYPENET_INLINE vfloat grad(std::size_t r, std::size_t j, std::size_t n) const noexcept {
         const std::size_t i = r * c + j;
-        const vfloat d = lanes(dy + i, n);
+        const vfloat d = detail::lanes(dy + i, n);
         if constexpr (From == ClampMaskFrom::output) {
-            const vfloat yv = lanes(y + i, n);
-            return xsimd::select((yv > vlo) & (yv < vhi), d, zero);
+            const vfloat yv = detail::lanes(y + i, n);
+            return xsimd::select((yv > vfloat(lo)) & (yv < vfloat(hi)), d, vfloat(0.0f));
         } else if constexpr (From == ClampMaskFrom::affine) {
             // The same fma as scale_shift's: the same bits, so the same mask.
-            const vfloat v = xsimd::fma(lanes(x + i, n), lanes(a + j, n), lanes(b_ + j, n));
-            return xsimd::select((v > vlo) & (v < vhi), d, zero);
+            const vfloat v = xsimd::fma(detail::lanes(x + i, n), detail::lanes(a + j, n), detail::lanes(b0 + j, n));
+            return xsimd::select((v > vfloat(lo)) & (v < vfloat(hi)), d, vfloat(0.0f));
         } else {
             return d;
         }
-    };
+    }
+
+    /// Rows [r0, r1) of dx, row r at `out + (r - r0) * ldo`; non-temporal stores when
+    /// `stream` (then `out` is 64-byte aligned and `c`, `ldo` multiples of 16).
+    void rows(std::size_t r0, std::size_t r1, float* out, std::size_t ldo, bool stream) const noexcept {
+        constexpr std::size_t W = simd_width;
+        for (std::size_t r = r0; r < r1; ++r) {
+            float* o = out + (r - r0) * ldo;
+            for (std::size_t j = 0; j < c; j += W) {
+                const std::size_t n = std::min(W, c - j);
+                const vfloat v = xsimd::fma(grad(r, j, n), detail::lanes(k + j, n),
+                                            xsimd::fma(detail::lanes(x + r * c + j, n), detail::lanes(m + j, n),
+                                                       detail::lanes(b + j, n)));
+                if (stream) detail::store_stream(o + j, v);
+                else detail::store_n(o + j, v, n);
+            }
+        }
+    }
+};
+
+/// Training-mode batch norm's backward up to its input gradient: the two per-channel sums
+/// over all rows (`dbeta = sum g`, `dgamma = sum g * x_hat`, written when not null, with `g`
+/// the output gradient masked as `From` says) in one pass, and the map that turns rows of
+/// `dy` and `x` into rows of the input gradient (see `BatchNormInputGrad`). For callers that
+/// consume the input gradient block by block (`pointwise_backward`) instead of as a tensor.
+template <ClampMaskFrom From>
+BatchNormInputGrad<From> batchnorm_backward_map(const float* x, const float* mean, const float* invstd,
+                                                const float* dy, std::size_t rows, std::size_t c, const float* gamma,
+                                                float* dgamma, float* dbeta, const float* y, const float* a,
+                                                const float* b_, float lo, float hi) {
+    BatchNormInputGrad<From> map{x, dy, y, a, b_, lo, hi, c, nullptr, nullptr, nullptr};
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-    channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = grad(r, j, n);
+    detail::channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+        const vfloat d = map.grad(r, j, n);
         if (q == 0) return d;
-        const vfloat xh = (lanes(x + r * c + j, n) - lanes(mean + j, n)) * lanes(invstd + j, n);
+        const vfloat xh = (detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n)) * detail::lanes(invstd + j, n);
         return d * xh;
     });
     if (dbeta)
         for (std::size_t j = 0; j < c; ++j) dbeta[j] = float(s[j]);
     if (dgamma)
         for (std::size_t j = 0; j < c; ++j) dgamma[j] = float(s[c + j]);
-    if (!dx) return;
     // dx = k * dy + m * (x - mean) * invstd + b = k * dy + m' * x + b'.
-    const std::size_t cp = round_up(c, 16);
+    const std::size_t cp = detail::round_up(c, 16);
     float* coef = scratch(Slot::dw_tmp, 3 * cp);
     float *k = coef, *m = coef + cp, *b = coef + 2 * cp;
     for (std::size_t j = 0; j < c; ++j) {
@@ -320,18 +362,24 @@ void batchnorm_backward_x(const float* x, const float* mean, const float* invstd
         m[j] = float(mx);
         b[j] = float(-g * s[j] / double(rows) - mx * mean[j]);
     }
-    constexpr std::size_t W = simd_width;
+    map.k = k;
+    map.m = m;
+    map.b = b;
+    return map;
+}
+
+namespace detail {
+template <ClampMaskFrom From>
+void batchnorm_backward_x(const float* x, const float* mean, const float* invstd, const float* dy, std::size_t rows,
+                          std::size_t c, const float* gamma, float* dx, float* dgamma, float* dbeta, const float* y,
+                          const float* a, const float* b_, float lo, float hi) {
+    const BatchNormInputGrad<From> map =
+        kernels::batchnorm_backward_map<From>(x, mean, invstd, dy, rows, c, gamma, dgamma, dbeta, y, a, b_, lo, hi);
+    if (!dx) return;
     const int T = threads_for(double(rows) * double(c), 65536.0);
     const bool stream = use_streaming_stores(dx, c, rows, c, false);
     parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
-        for (std::size_t r = r0; r < r1; ++r)
-            for (std::size_t j = 0; j < c; j += W) {
-                const std::size_t n = std::min(W, c - j);
-                const vfloat v = xsimd::fma(grad(r, j, n), lanes(k + j, n),
-                                            xsimd::fma(lanes(x + r * c + j, n), lanes(m + j, n), lanes(b + j, n)));
-                if (stream) store_stream(dx + r * c + j, v);  // c % 16 == 0: whole, aligned vectors
-                else store_n(dx + r * c + j, v, n);
-            }
+        map.rows(r0, r1, dx + r0 * c, c, stream);  // streamed: c % 16 == 0, whole aligned vectors
         if (stream) stream_fence();
     });
 }
@@ -347,8 +395,7 @@ void batchnorm_backward_x(const float* x, const float* mean, const float* invstd
 inline void batchnorm_backward(const float* x, const float* mean, const float* invstd, const float* dy,
                                std::size_t rows, std::size_t c, const float* gamma, float* dx, float* dgamma,
                                float* dbeta, const float* y = nullptr, float lo = 0.0f, float hi = 0.0f) {
-    using detail::ClampMaskFrom;
-    if (c == 0) return;
+        if (c == 0) return;
     if (!(x && mean && invstd && dy)) detail::fail("batchnorm_backward", "null pointer");
     if (rows == 0) throw shape_error("batchnorm_backward: no rows");
     if (y)
@@ -370,7 +417,7 @@ inline void batchnorm_backward_clamped(const float* x, const float* mean, const 
     if (c == 0) return;
     if (!(x && mean && invstd && dy && a && b)) detail::fail("batchnorm_backward_clamped", "null pointer");
     if (rows == 0) throw shape_error("batchnorm_backward_clamped: no rows");
-    detail::batchnorm_backward_x<detail::ClampMaskFrom::affine>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma,
+    detail::batchnorm_backward_x<ClampMaskFrom::affine>(x, mean, invstd, dy, rows, c, gamma, dx, dgamma,
                                                                 dbeta, nullptr, a, b, lo, hi);
 }
 

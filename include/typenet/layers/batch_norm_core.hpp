@@ -151,6 +151,37 @@ public:
     /// statistics, whose reductions take the masked gradient.
     static bool fuses_clamp_mask() { return !batchnorm_sync(); }
 
+    /// Can `backward_batch_map` be used? Not with synchronised statistics, whose input
+    /// gradient needs the sums of every process.
+    static bool maps_input_gradient() { return !batchnorm_sync(); }
+
+    /// `backward_batch` without writing dz: computes dgamma, dbeta (when `affine`) and calls
+    /// `f(map)` with the `kernels::BatchNormInputGrad` that gives dz row by row, for a
+    /// consumer that takes it block by block (`kernels::pointwise_backward`). The map is
+    /// valid during the call. Requires `maps_input_gradient()`.
+    template <class F>
+    void backward_batch_map(const float* z, const float* g, std::size_t rows, bool affine, const float* y, float lo,
+                            float hi, F&& f) {
+        using kernels::ClampMaskFrom;
+        if (!maps_input_gradient())
+            throw config_error("BatchNormalization: the input gradient cannot be mapped with synchronised statistics");
+        const std::size_t C = channels();
+        float* dg = affine ? dgamma.data() : nullptr;
+        float* db = affine ? dbeta.data() : nullptr;
+        if (y && mask_from_z_)
+            f(kernels::batchnorm_backward_map<ClampMaskFrom::affine>(z, mean_.data(), invstd_.data(), g, rows, C,
+                                                                     gamma.data(), dg, db, nullptr, k1_.data(),
+                                                                     k2_.data(), lo, hi));
+        else if (y)
+            f(kernels::batchnorm_backward_map<ClampMaskFrom::output>(z, mean_.data(), invstd_.data(), g, rows, C,
+                                                                     gamma.data(), dg, db, y, nullptr, nullptr, lo,
+                                                                     hi));
+        else
+            f(kernels::batchnorm_backward_map<ClampMaskFrom::none>(z, mean_.data(), invstd_.data(), g, rows, C,
+                                                                   gamma.data(), dg, db, nullptr, nullptr, nullptr,
+                                                                   lo, hi));
+    }
+
     /// Training backward from g = d loss / d (normalised output before the clamp; the
     /// caller has applied the clamp's mask, or passes the clamped output `y` and [lo, hi]
     /// when `fuses_clamp_mask()`, and g is then the gradient after the clamp). Writes

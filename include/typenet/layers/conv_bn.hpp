@@ -31,6 +31,7 @@
 #include "typenet/core/layer.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/gemm.hpp"
+#include "typenet/kernels/pointwise_backward.hpp"
 #include "typenet/kernels/workspace.hpp"
 #include "typenet/layers/batch_norm_core.hpp"
 #include "typenet/layers/clamp.hpp"
@@ -139,6 +140,19 @@ public:
                 scale_kernel_gradient();
             }
             if (dx) op_.backward_input(g, gp, folded_.data(), dx);
+        } else if (path_ == Path::batch && op_.pointwise() && detail::BatchNormCore::maps_input_gradient()) {
+            // Batch norm's input gradient made in L2-sized row blocks and consumed there by
+            // both products of the 1x1 convolution: it is never written to memory.
+            const bool affine = ctx.trainable && bn_.affine_trainable();
+            if (dx) wt_.pack(kernels::Trans::Yes, C, g.c, op_.kernel.data(), C);
+            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask ? y : nullptr, lo, hi, [&](const auto& map) {
+                kernels::pointwise_backward(
+                    rows, g.c, C, x, dx ? &wt_ : nullptr,
+                    [&map](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
+                        map.rows(r0, r1, out, ldo, false);
+                    },
+                    train_conv ? op_.dkernel.data() : nullptr, dx);
+            });
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
@@ -266,6 +280,7 @@ private:
     std::uint64_t fold_version_ = 0;
     std::vector<float> folded_, scale_, shift_;
     kernels::PackedMatrix packed_;  ///< folded 1x1 weights in the gemm's panel layout
+    kernels::PackedMatrix wt_;      ///< W^T of a 1x1 convolution for its input gradient (training)
     /// Pre-norm output, kept for backward; aligned, so that the kernels writing and reading
     /// it can use whole aligned vectors and stream a large one past the caches.
     kernels::AlignedBuffer z_;
