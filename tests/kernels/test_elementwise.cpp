@@ -18,19 +18,30 @@ namespace {
 const std::size_t kChannels[] = {1, 3, 7, 17, 33, 96, 150};
 const std::size_t kRows[] = {1, 5, 49, 3000};
 
+// Per-channel mean and biased variance of a rows x c matrix, two passes in double.
+void reference_mean_var(const std::vector<float>& x, std::size_t rows, std::size_t c, std::vector<float>& mean,
+                        std::vector<float>& var) {
+    std::vector<double> s(c, 0.0), q(c, 0.0);
+    for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < c; ++j) s[j] += x[i * c + j];
+    for (std::size_t j = 0; j < c; ++j) s[j] /= double(rows);
+    for (std::size_t i = 0; i < rows; ++i)
+        for (std::size_t j = 0; j < c; ++j) q[j] += (x[i * c + j] - s[j]) * (x[i * c + j] - s[j]);
+    mean.assign(c, 0.0f);
+    var.assign(c, 0.0f);
+    for (std::size_t j = 0; j < c; ++j) {
+        mean[j] = float(s[j]);
+        var[j] = float(q[j] / double(rows));
+    }
+}
+
 // Batch mean and 1 / sqrt(var + 1e-3) per channel of a rows x c matrix, in double.
 void naive_stats(const std::vector<float>& x, std::size_t rows, std::size_t c, std::vector<float>& mean,
                  std::vector<float>& invstd) {
-    mean.assign(c, 0.0f);
+    std::vector<float> var;
+    reference_mean_var(x, rows, c, mean, var);
     invstd.assign(c, 0.0f);
-    for (std::size_t j = 0; j < c; ++j) {
-        double s = 0, q = 0;
-        for (std::size_t i = 0; i < rows; ++i) s += x[i * c + j];
-        const double m = s / double(rows);
-        for (std::size_t i = 0; i < rows; ++i) q += (x[i * c + j] - m) * (x[i * c + j] - m);
-        mean[j] = float(m);
-        invstd[j] = float(1.0 / std::sqrt(q / double(rows) + 1e-3));
-    }
+    for (std::size_t j = 0; j < c; ++j) invstd[j] = float(1.0 / std::sqrt(double(var[j]) + 1e-3));
 }
 
 /// Largest relative error of `a` against `r`, with a floor of 1% of r's largest value:
@@ -133,18 +144,91 @@ TEST_CASE("channel_mean_var: statistics of data with a large mean, biased varian
             for (auto& v : x) v = 100.0f + 3.0f * v;  // large mean: one-pass formulas lose digits here
             std::vector<float> mean(c), var(c), rm(c), rv(c);
             channel_mean_var(x.data(), rows, c, mean.data(), var.data());
-            for (std::size_t j = 0; j < c; ++j) {
-                double s = 0, q = 0;
-                for (std::size_t i = 0; i < rows; ++i) s += x[i * c + j];
-                const double m = s / double(rows);
-                for (std::size_t i = 0; i < rows; ++i) q += (x[i * c + j] - m) * (x[i * c + j] - m);
-                rm[j] = float(m);
-                rv[j] = float(q / double(rows));
-            }
+            reference_mean_var(x, rows, c, rm, rv);
             worst = std::max({worst, naive::max_rel_error(mean.data(), rm.data(), c),
                               naive::max_rel_error(var.data(), rv.data(), c)});
         }
     MESSAGE("channel_mean_var: max relative error " << worst);
+    CHECK(worst < 1e-5);
+}
+
+TEST_CASE("produce_channel_mean_var: statistics taken while the data are produced, in pieces") {
+    // Rows made by a producer in units of `unit` rows (copied from a stored matrix with a
+    // large mean); each unit must be produced exactly once, and the statistics must match
+    // the two-pass double reference like channel_mean_var's, with any number of threads.
+    const int threads_before = typenet::max_threads();
+    double worst = 0;
+    for (auto c : kChannels)
+        for (std::size_t unit : {std::size_t(1), std::size_t(7)})
+            for (std::size_t rows0 : {1, 5, 49, 3000, 20000}) {  // 20000: several pieces per chunk
+                const std::size_t rows = std::max<std::size_t>(1, rows0 / unit) * unit;
+                auto src = naive::random(rows * c, rows + c + unit);
+                for (auto& v : src) v = 100.0f + 3.0f * v;
+                std::vector<float> rm(c), rv(c);
+                reference_mean_var(src, rows, c, rm, rv);
+                std::vector<float> first_mean, first_var;
+                for (int t : {1, 2}) {
+                    typenet::set_num_threads(t);
+                    std::vector<float> x(rows * c, std::nanf("")), mean(c), var(c);
+                    std::vector<int> made(rows / unit, 0);
+                    produce_channel_mean_var(rows, c, unit, x.data(),
+                                             [&](std::size_t u0, std::size_t u1, float* out) {
+                                                 for (std::size_t u = u0; u < u1; ++u) ++made[u];
+                                                 std::memcpy(out, src.data() + u0 * unit * c,
+                                                             (u1 - u0) * unit * c * sizeof(float));
+                                             },
+                                             mean.data(), var.data());
+                    std::size_t wrong = 0;
+                    for (int m : made) wrong += m != 1;
+                    CHECK_MESSAGE(wrong == 0, wrong << " units not produced exactly once");
+                    CHECK(std::memcmp(x.data(), src.data(), x.size() * sizeof(float)) == 0);
+                    worst = std::max({worst, naive::max_rel_error(mean.data(), rm.data(), c),
+                                      naive::max_rel_error(var.data(), rv.data(), c)});
+                    if (t == 1) {
+                        first_mean = mean;
+                        first_var = var;
+                    } else {  // fixed chunks: the thread count does not change the bits
+                        CHECK(std::memcmp(mean.data(), first_mean.data(), c * sizeof(float)) == 0);
+                        CHECK(std::memcmp(var.data(), first_var.data(), c * sizeof(float)) == 0);
+                    }
+                }
+            }
+    typenet::set_num_threads(threads_before);
+    MESSAGE("produce_channel_mean_var: max relative error " << worst);
+    CHECK(worst < 1e-5);
+    std::vector<float> m(3), v(3), x(12);
+    CHECK_THROWS_AS(produce_channel_mean_var(4, 3, 3, x.data(), [](std::size_t, std::size_t, float*) {}, m.data(), v.data()),
+                    typenet::shape_error);  // 4 rows are not whole units of 3
+}
+
+TEST_CASE("produce_channel_mean_var on a large aligned matrix: produced through a cached buffer, streamed out") {
+    // 32 MB, 64-byte aligned, 64 channels: each piece is produced into a per-thread buffer,
+    // summed there and copied out with non-temporal stores. The matrix must arrive intact
+    // and the statistics match the double reference.
+    const std::size_t c = 64, rows = (std::size_t(32) << 20) / (c * sizeof(float));
+    typenet::kernels::AlignedBuffer xb;
+    float* x = xb.get(rows * c);
+    REQUIRE(typenet::kernels::detail::use_streaming_stores(x, c, rows, c, false));
+    auto value = [](std::size_t r, std::size_t j) { return -50.0f + float((r * 7 + j * 13) % 101) * 0.25f + float(j); };
+    std::vector<float> mean(c), var(c);
+    produce_channel_mean_var(rows, c, 1, x,
+                             [&](std::size_t u0, std::size_t u1, float* out) {
+                                 for (std::size_t r = u0; r < u1; ++r)
+                                     for (std::size_t j = 0; j < c; ++j) out[(r - u0) * c + j] = value(r, j);
+                             },
+                             mean.data(), var.data());
+    std::size_t wrong = 0;
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < c; ++j) wrong += x[r * c + j] != value(r, j);
+    CHECK(wrong == 0);
+    double worst = 0;
+    for (std::size_t j = 0; j < c; ++j) {
+        double s = 0, q = 0;
+        for (std::size_t r = 0; r < rows; ++r) s += value(r, j);
+        const double m = s / double(rows);
+        for (std::size_t r = 0; r < rows; ++r) q += (value(r, j) - m) * (value(r, j) - m);
+        worst = std::max({worst, std::abs(mean[j] - m) / (std::abs(m) + 1.0), std::abs(var[j] - q / double(rows)) / (q / double(rows))});
+    }
     CHECK(worst < 1e-5);
 }
 

@@ -218,7 +218,8 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
 /// Depthwise forward of `RB` consecutive output rows starting at row `r` (same image).
 template <int K, int RB>
 TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, const float* wt, float* y,
-                                     const ChannelEpilogue& e, const float* zeros, Interior in, std::size_t r) {
+                                     const ChannelEpilogue& e, const float* zeros, Interior in, std::size_t r,
+                                     std::size_t y_row0 = 0) {
     const std::size_t C = g.c, KH = g.kh;
     const float* rows[RB * (K ? K : max_kernel)];
     float* yr[RB];
@@ -230,7 +231,7 @@ TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, cons
             rows[b * KH + i] =
                 (iy < 0 || iy >= std::ptrdiff_t(g.h)) ? zeros : x + ((img * g.h + std::size_t(iy)) * g.w) * C;
         }
-        yr[b] = y + (r + b) * g.ow * C;
+        yr[b] = y + (r + b - y_row0) * g.ow * C;
         rr[b] = e.residual ? e.residual + (r + b) * g.ow * e.ldr : nullptr;
     }
     RowPrefetch pf;
@@ -238,25 +239,26 @@ TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, cons
     dw_forward_channels<K, RB>(g, rows, wt, yr, rr, e, in, pf);
 }
 
-/// Depthwise forward of output rows [r0, r1) (row = image * oh + oy).
+/// Depthwise forward of output rows [r0, r1) (row = image * oh + oy); output row r is
+/// written at `y + (r - y_row0) * ow * c`.
 template <int K>
 void dw_forward_rows(const ConvGeometry& g, const float* x, const float* wt, float* y, const ChannelEpilogue& e,
-                     const float* zeros, std::size_t r0, std::size_t r1) noexcept {
+                     const float* zeros, std::size_t r0, std::size_t r1, std::size_t y_row0 = 0) noexcept {
     const Interior in = interior(g.w, g.kw, g.sw, g.pad_left, g.ow);
     std::size_t r = r0;
     if constexpr (K != 0) {
         // Pairs of rows of the same image.
         while (r + 1 < r1) {
             if ((r + 1) % g.oh == 0) {  // r is an image's last row
-                dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r);
+                dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r, y_row0);
                 r += 1;
             } else {
-                dw_forward_block<K, 2>(g, x, wt, y, e, zeros, in, r);
+                dw_forward_block<K, 2>(g, x, wt, y, e, zeros, in, r, y_row0);
                 r += 2;
             }
         }
     }
-    for (; r < r1; ++r) dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r);
+    for (; r < r1; ++r) dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r, y_row0);
 }
 
 /// Depthwise forward over all rows with `threads` threads.
@@ -378,6 +380,32 @@ inline void depthwise_forward(const ConvGeometry& g, const float* x, const float
     e.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
     detail::dw_forward_impl(g, x, w, y, e, threads_for(flops, 1.0e5));
 }
+
+/// Output rows of `depthwise_forward` (no epilogue) made on demand, on the calling thread:
+/// `rows(r0, r1, out)` writes rows [r0, r1) (row = image * oh + oy) to `out`, one after
+/// the other, for callers that produce the output piecewise (`produce_channel_mean_var`).
+/// Construct it on the thread that opens the parallel region (it takes this thread's row
+/// of zeros).
+class DepthwiseRows {
+public:
+    DepthwiseRows(const ConvGeometry& g, const float* x, const float* w)
+        : g_(g), x_(x), w_(w), zeros_(nullptr), e_(Epilogue{}, g.c) {
+        detail::check_dw("DepthwiseRows", g, {x, w});
+        e_.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+        zeros_ = zero_floats(g.w * g.c);
+    }
+    void operator()(std::size_t r0, std::size_t r1, float* out) const noexcept {
+        if (g_.kh == 3 && g_.kw == 3) detail::dw_forward_rows<3>(g_, x_, w_, out, e_, zeros_, r0, r1, r0);
+        else detail::dw_forward_rows<0>(g_, x_, w_, out, e_, zeros_, r0, r1, r0);
+    }
+
+private:
+    ConvGeometry g_;
+    const float* x_;
+    const float* w_;
+    const float* zeros_;
+    detail::ChannelEpilogue e_;
+};
 
 /// Depthwise convolution input gradient: `dx = sum over the windows containing each
 /// input pixel of dy * w` (dx is overwritten).

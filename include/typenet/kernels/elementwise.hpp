@@ -196,6 +196,84 @@ inline void channel_mean_var(const float* x, std::size_t rows, std::size_t c, fl
     }
 }
 
+/// `channel_mean_var` of a `rows x c` matrix `x` that is being produced: `produce(u0, u1,
+/// out)` writes units [u0, u1) of it to `out`, row after row (a unit is `unit` consecutive
+/// rows: an output row of an image for a convolution, one row for a matrix product;
+/// `produce` runs on the calling thread and must not open threads of its own), and each
+/// piece's sums are taken right after, while it is still in cache: the statistics cost no
+/// pass over memory.
+///
+/// A large aligned `x` (see `use_streaming_stores`) is produced piece by piece into a
+/// per-thread buffer that stays in cache, summed there and copied to `x` with
+/// non-temporal stores (plain stores to memory would first read every line they write);
+/// a smaller one is produced in place. The units are split into chunks fixed by the shape
+/// (so the result does not depend on the thread count), each produced in pieces of about
+/// 256 KB; each chunk sums `x - s` and its square with `s` the chunk's first row, and the
+/// chunks are combined in order in double (Chan et al.'s pairwise update), so a mean far
+/// from zero costs no digits. Scratch: `Slot::partial`, `Slot::fused` of the caller.
+template <class P>
+void produce_channel_mean_var(std::size_t rows, std::size_t c, std::size_t unit, float* x, P&& produce,
+                              float* mean, float* var) {
+    if (c == 0) return;
+    if (!(x && mean && var)) detail::fail("produce_channel_mean_var", "null pointer");
+    if (rows == 0) throw shape_error("produce_channel_mean_var: no rows");
+    if (unit == 0 || rows % unit != 0)
+        throw shape_error("produce_channel_mean_var: " + std::to_string(rows) + " rows are not whole units of " +
+                          std::to_string(unit));
+    constexpr std::size_t W = simd_width;
+    const std::size_t units = rows / unit, cpad = detail::round_up(c, 16);
+    const std::size_t nch = std::min(units, detail::reduction_chunks(rows, c));
+    const std::size_t piece = std::max<std::size_t>(1, (std::size_t(65536) / cpad) / unit);
+    const int T = std::min<int>(threads_for(double(rows) * double(c), 32768.0), int(nch));
+    const bool stage = detail::use_streaming_stores(x, c, rows, c, false);
+    // Per chunk: the sums (2 x cpad doubles) and its shift row (cpad floats).
+    double* part = reinterpret_cast<double*>(scratch(Slot::partial, nch * 2 * cpad * 2 + nch * cpad));
+    float* shifts = reinterpret_cast<float*>(part + nch * 2 * cpad);
+    std::fill(part, part + nch * 2 * cpad, 0.0);
+    const std::size_t bsize = detail::round_up(piece * unit * c, 16);
+    float* bufs = stage ? scratch(Slot::fused, std::size_t(T) * bsize) : nullptr;
+    run_parallel(T, [&](int t, int nt) {
+        const Range qr = split_range(nch, std::size_t(nt), std::size_t(t));
+        float* buf = stage ? bufs + std::size_t(t) * bsize : nullptr;
+        for (std::size_t q = qr.begin; q < qr.end; ++q) {
+            const Range ur = split_range(units, nch, q);
+            float* shift = shifts + q * cpad;
+            for (std::size_t u = ur.begin; u < ur.end; u += piece) {
+                const std::size_t ue = std::min(ur.end, u + piece), r0 = u * unit, n = (ue - u) * unit;
+                float* out = stage ? buf : x + r0 * c;
+                produce(u, ue, out);
+                if (u == ur.begin) std::copy(out, out + c, shift);
+                detail::sum_rows<2>(0, n, c, cpad, part + q * 2 * cpad,
+                                    [&](std::size_t k, std::size_t r, std::size_t j, std::size_t w) {
+                                        const vfloat d = detail::lanes(out + r * c + j, w) - detail::lanes(shift + j, w);
+                                        return k == 0 ? d : d * d;
+                                    });
+                if (stage)  // c % 16 == 0 and x aligned: whole aligned vectors
+                    for (std::size_t i = 0; i < n * c; i += W)
+                        detail::store_stream(x + r0 * c + i, vfloat::load_aligned(out + i));
+            }
+        }
+        if (stage) detail::stream_fence();
+    });
+    // Combine: chunk q has n_q rows, mean m_q = s_q + S1_q / n_q and M2_q = S2_q - S1_q^2 / n_q.
+    for (std::size_t j = 0; j < c; ++j) {
+        double n = 0, m = 0, m2 = 0;
+        for (std::size_t q = 0; q < nch; ++q) {
+            const Range ur = split_range(units, nch, q);
+            const double nq = double((ur.end - ur.begin) * unit);
+            const double s1 = part[q * 2 * cpad + j], s2 = part[q * 2 * cpad + cpad + j];
+            const double mq = double(shifts[q * cpad + j]) + s1 / nq;
+            const double m2q = std::max(0.0, s2 - s1 * s1 / nq);
+            const double delta = mq - m, tot = n + nq;
+            m += delta * nq / tot;
+            m2 += m2q + delta * delta * n * nq / tot;
+            n = tot;
+        }
+        mean[j] = float(m);
+        var[j] = float(m2 / n);
+    }
+}
+
 /// Per-channel affine transform with a clamp: `y = min(max(x * scale[ch] + shift[ch], lo), hi)`
 /// (batch-norm inference, or training after the statistics). `y` may alias `x`.
 inline void scale_shift(const float* x, std::size_t rows, std::size_t c, const float* scale, const float* shift,

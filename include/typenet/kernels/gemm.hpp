@@ -541,6 +541,39 @@ inline void gemm(Trans ta, std::size_t M, const float* A, std::size_t lda, const
     detail::gemm_with_b(P, bv, max_threads());
 }
 
+/// Rows of `C = A * B` (A row-major M x K, B packed: `PackedMatrix`; C has `B.cols()`
+/// columns, no epilogue) made on demand, on the calling thread: `rows(m0, m1, out)` writes
+/// rows [m0, m1) to `out`, one after the other (leading dimension `B.cols()`), for callers
+/// that produce the product piecewise (`produce_channel_mean_var`).
+class GemmRows {
+public:
+    GemmRows(std::size_t M, const float* A, std::size_t lda, const PackedMatrix& B) {
+        if (M > 0 && B.rows() > 0 && !A) throw shape_error("GemmRows: A is null");
+        if (B.rows() > 0 && lda < B.rows())
+            throw shape_error("GemmRows: lda (" + std::to_string(lda) + ") < K (" + std::to_string(B.rows()) + ")");
+        P_ = detail::GemmProblem{Trans::No, M, B.cols(), B.rows(), A, lda, nullptr, B.cols(), Epilogue{}, false};
+        bv_.packed = B.data();
+        bv_.packed_rows = B.rows();
+        bv_.layout = B.layout();
+    }
+    void operator()(std::size_t m0, std::size_t m1, float* out) const noexcept {
+        if (P_.N == 0 || m1 <= m0) return;
+        if (P_.K == 0) {
+            std::memset(out, 0, (m1 - m0) * P_.N * sizeof(float));
+            return;
+        }
+        detail::GemmProblem P = P_;
+        P.A = P_.A + m0 * P_.lda;
+        P.M = m1 - m0;
+        P.C = out;
+        detail::gemm_region(P, bv_, 0, m1 - m0, 0, bv_.layout.panels(), 0, P.K, out, P.ldc, true, false);
+    }
+
+private:
+    detail::GemmProblem P_;
+    detail::BView bv_;
+};
+
 /// `C[M x N] = epilogue(op(A)[M x K] * op(B)[K x N])`, all row-major with leading
 /// dimensions (`op(X)` is X for `Trans::No`, its transpose for `Trans::Yes`; A is then
 /// stored K x M). The epilogue adds bias (per column) and residual, clamps, and with

@@ -96,25 +96,7 @@ public:
         mask_from_z_ = false;
         statistics(z, rows);
         if (!batchnorm_sync()) {
-            // y = clamp(z * scale + shift (+ residual)) with the vectorised kernels.
-            k1_.resize(C);
-            k2_.resize(C);
-            for (std::size_t c = 0; c < C; ++c) {
-                k1_[c] = gamma(c) * invstd_[c];
-                k2_[c] = beta(c) - mean_[c] * k1_[c];
-            }
-            // Without a residual, y = clamp(z * k1 + k2): backward can recompute the
-            // clamp's mask from z and these coefficients rather than read y.
-            mask_from_z_ = !residual;
-            if (!residual) {
-                kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
-            } else {
-                kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y);
-                const std::size_t n = rows * C;
-                TYPENET_OMP(parallel for simd schedule(static) if (n > (1u << 16)))
-                for (std::size_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i] + residual[i], lo), hi);
-            }
-            update_moving_averages();
+            normalize(z, rows, y, residual, lo, hi);
             return;
         }
         const float* g = gamma.data();
@@ -133,6 +115,30 @@ public:
             }
         }
         update_moving_averages();
+    }
+
+    /// `forward_batch` for a z that is being produced: `produce(u0, u1)` writes units
+    /// [u0, u1) of z (`unit` rows each; see `kernels::produce_channel_mean_var`) and the
+    /// statistics are taken from each piece while it is in cache, instead of in a pass of
+    /// their own. With synchronised statistics, z is produced whole first.
+    template <class P>
+    void forward_batch_produced(float* z, std::size_t rows, std::size_t unit, P&& produce, float* y,
+                                const float* residual, float lo, float hi) {
+        const std::size_t C = channels();
+        if (rows == 0) throw shape_error("BatchNormalization: empty batch");
+        if (batchnorm_sync()) {
+            produce(std::size_t(0), rows / unit, z);
+            forward_batch(z, rows, y, residual, lo, hi);
+            return;
+        }
+        mask_from_z_ = false;
+        mean_.resize(C);
+        batch_var_.resize(C);
+        invstd_.resize(C);
+        kernels::produce_channel_mean_var(rows, C, unit, z, produce, mean_.data(), batch_var_.data());
+        for (std::size_t c = 0; c < C; ++c) invstd_[c] = 1.0f / std::sqrt(batch_var_[c] + epsilon);
+        total_rows_ = static_cast<double>(rows);
+        normalize(z, rows, y, residual, lo, hi);
     }
 
     /// Moving averages from the last batch statistics (variance unbiased, as TensorFlow's
@@ -291,6 +297,30 @@ public:
 
 private:
     /// Two-pass mean and (biased) variance per channel, in fixed row chunks.
+    /// With this process's batch statistics: y = clamp(z * k1 + k2 (+ residual)) with the
+    /// vectorised kernels, then the moving averages.
+    void normalize(const float* z, std::size_t rows, float* y, const float* residual, float lo, float hi) {
+        const std::size_t C = channels();
+        k1_.resize(C);
+        k2_.resize(C);
+        for (std::size_t c = 0; c < C; ++c) {
+            k1_[c] = gamma(c) * invstd_[c];
+            k2_[c] = beta(c) - mean_[c] * k1_[c];
+        }
+        // Without a residual, y = clamp(z * k1 + k2): backward can recompute the
+        // clamp's mask from z and these coefficients rather than read y.
+        mask_from_z_ = !residual;
+        if (!residual) {
+            kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
+        } else {
+            kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y);
+            const std::size_t n = rows * C;
+            TYPENET_OMP(parallel for simd schedule(static) if (n > (1u << 16)))
+            for (std::size_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i] + residual[i], lo), hi);
+        }
+        update_moving_averages();
+    }
+
     void statistics(const float* z, std::size_t rows) {
         const std::size_t C = channels();
         if (!batchnorm_sync()) {

@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "typenet/core/layer.hpp"
+#include "typenet/kernels/depthwise.hpp"
+#include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/pointwise_backward.hpp"
@@ -103,6 +105,20 @@ public:
             return;
         }
         float* z = z_.get(rows * C);
+        if (path_ == Path::batch && op_.pointwise()) {
+            // The product made in pieces, each piece's statistics taken while it is in cache.
+            train_pack_.pack(kernels::Trans::No, geom_.c, C, op_.kernel.data(), C);
+            bn_.forward_batch_produced(z, rows, 1, kernels::GemmRows(rows, x, geom_.c, train_pack_), y,
+                                       residual, lo, hi);
+            dirty_ = true;  // the moving averages moved: the folded form must be recomputed
+            return;
+        }
+        if (path_ == Path::batch && op_.spec.depthwise) {
+            bn_.forward_batch_produced(z, rows, geom_.ow, kernels::DepthwiseRows(geom_, x, op_.kernel.data()), y,
+                                       residual, lo, hi);
+            dirty_ = true;
+            return;
+        }
         op_.forward(geom_, x, op_.kernel.data(), z);
         if (path_ == Path::batch) {
             bn_.forward_batch(z, rows, y, residual, lo, hi);
@@ -144,10 +160,10 @@ public:
             // Batch norm's input gradient made in L2-sized row blocks and consumed there by
             // both products of the 1x1 convolution: it is never written to memory.
             const bool affine = ctx.trainable && bn_.affine_trainable();
-            if (dx) wt_.pack(kernels::Trans::Yes, C, g.c, op_.kernel.data(), C);
+            if (dx) train_pack_.pack(kernels::Trans::Yes, C, g.c, op_.kernel.data(), C);
             bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask ? y : nullptr, lo, hi, [&](const auto& map) {
                 kernels::pointwise_backward(
-                    rows, g.c, C, x, dx ? &wt_ : nullptr,
+                    rows, g.c, C, x, dx ? &train_pack_ : nullptr,
                     [&map](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
                         map.rows(r0, r1, out, ldo, false);
                     },
@@ -280,7 +296,9 @@ private:
     std::uint64_t fold_version_ = 0;
     std::vector<float> folded_, scale_, shift_;
     kernels::PackedMatrix packed_;  ///< folded 1x1 weights in the gemm's panel layout
-    kernels::PackedMatrix wt_;      ///< W^T of a 1x1 convolution for its input gradient (training)
+    /// A 1x1 convolution's weights packed for the training kernels: W for the forward, W^T
+    /// for the input gradient (each packs it again).
+    kernels::PackedMatrix train_pack_;
     /// Pre-norm output, kept for backward; aligned, so that the kernels writing and reading
     /// it can use whole aligned vectors and stream a large one past the caches.
     kernels::AlignedBuffer z_;
