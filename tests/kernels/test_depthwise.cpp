@@ -107,6 +107,57 @@ TEST_CASE("depthwise_backward_weight matches the naive loop") {
     CHECK(worst < 2e-5);
 }
 
+TEST_CASE("depthwise_backward_produced: both gradients from produced rows, against the naive loops") {
+    // The output gradient handed out by a producer that copies the rows asked for from a
+    // stored tensor and counts them. Both gradients must match the naive loops, and, since
+    // the fused kernel runs the same per-row code on the same values, equal the separate
+    // kernels bit for bit, on one and two threads; either gradient can be skipped.
+    const int threads_before = typenet::max_threads();
+    auto gs = geometries();
+    gs.push_back(ConvGeometry::same(4, 28, 28, 24, 3, 3, 1, 1));  // several chunks, bands
+    gs.push_back(ConvGeometry::same(3, 37, 30, 40, 3, 3, 2, 2));  // odd height, chunks across images
+    gs.push_back(ConvGeometry::same(2, 112, 112, 16, 3, 3, 1, 1));  // bands of 16 rows
+    double worst = 0;
+    std::uint64_t seed = 3000;
+    for (const auto& g : gs) {
+        auto x = naive::random(g.input_size(), seed++), w = naive::random(g.kh * g.kw * g.c, seed++);
+        auto dy = naive::random(g.output_pixels() * g.c, seed++);
+        std::vector<float> rdx(g.input_size()), rdw(g.kh * g.kw * g.c), sdx(rdx.size()), sdw(rdw.size());
+        naive::depthwise_backward_input(g, dy.data(), w.data(), rdx.data());
+        naive::depthwise_backward_weight(g, x.data(), dy.data(), rdw.data());
+        for (int threads : {1, 2}) {
+            typenet::set_num_threads(threads);
+            depthwise_backward_input(g, dy.data(), w.data(), sdx.data());
+            depthwise_backward_weight(g, x.data(), dy.data(), sdw.data());
+            std::vector<float> dx(rdx.size(), 123.0f), dw(rdw.size(), 5.0f);
+            std::vector<int> made(g.n * g.oh, 0);
+            const std::size_t rowlen = g.ow * g.c;
+            auto rows = [&](std::size_t r0, std::size_t r1, float* out) {
+                for (std::size_t r = r0; r < r1; ++r) ++made[r];
+                std::memcpy(out, dy.data() + r0 * rowlen, (r1 - r0) * rowlen * sizeof(float));
+            };
+            depthwise_backward_produced(g, x.data(), w.data(), rows, dw.data(), dx.data());
+            std::size_t never = 0;
+            for (int m : made) never += m == 0;
+            INFO(describe(g) << ", " << threads << " thread(s)");
+            CHECK(never == 0);  // rows at the edge of a band or chunk may be made twice, none never
+            worst = std::max({worst, naive::max_rel_error(dx.data(), rdx.data(), rdx.size()),
+                              naive::max_rel_error(dw.data(), rdw.data(), rdw.size())});
+            CHECK(std::memcmp(dx.data(), sdx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(dw.data(), sdw.data(), dw.size() * sizeof(float)) == 0);
+            std::vector<float> only_dx(rdx.size(), 7.0f), only_dw(rdw.size(), 7.0f);
+            depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, only_dx.data());
+            depthwise_backward_produced(g, nullptr, w.data(), rows, nullptr, nullptr);  // nothing asked: nothing read
+            depthwise_backward_produced(g, x.data(), w.data(), rows, only_dw.data(), nullptr);
+            CHECK(std::memcmp(only_dx.data(), sdx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(only_dw.data(), sdw.data(), dw.size() * sizeof(float)) == 0);
+        }
+    }
+    typenet::set_num_threads(threads_before);
+    MESSAGE("depthwise_backward_produced: max relative error " << worst);
+    CHECK(worst < 2e-5);
+}
+
 TEST_CASE("depthwise kernels: bit-identical across runs and thread counts") {
     const auto g = ConvGeometry::same(3, 30, 30, 40, 3, 3, 2, 2);
     auto x = naive::random(g.input_size(), 5), w = naive::random(9 * g.c, 6);

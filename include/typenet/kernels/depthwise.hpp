@@ -286,6 +286,26 @@ inline void check_dw(const char* who, const ConvGeometry& g, std::initializer_li
         if (!p) throw shape_error(std::string(who) + ": null tensor pointer");
 }
 
+/// For the gather form of the input gradient: per input column ix, the `ncols[ix]` (kernel
+/// column, output column) pairs whose window covers it, at `cols[ix * 2 * kw]`.
+inline void dw_gather_columns(const ConvGeometry& g, std::vector<std::uint32_t>& cols,
+                              std::vector<std::uint32_t>& ncols) {
+    const std::size_t KW = g.kw;
+    if (cols.size() < g.w * 2 * KW) cols.resize(g.w * 2 * KW);
+    if (ncols.size() < g.w) ncols.resize(g.w);
+    for (std::size_t ix = 0; ix < g.w; ++ix) {
+        std::uint32_t cnt = 0;
+        for (std::size_t j = 0; j < KW; ++j) {
+            const std::ptrdiff_t t = std::ptrdiff_t(ix + g.pad_left) - std::ptrdiff_t(j);
+            if (t < 0 || t % std::ptrdiff_t(g.sw) != 0 || std::size_t(t) / g.sw >= g.ow) continue;
+            cols[ix * 2 * KW + 2 * cnt] = std::uint32_t(j);
+            cols[ix * 2 * KW + 2 * cnt + 1] = std::uint32_t(std::size_t(t) / g.sw);
+            ++cnt;
+        }
+        ncols[ix] = cnt;
+    }
+}
+
 /// Gather form of the input gradient, any stride: rows [r0, r1) of dx (row = image * h + iy).
 template <bool Full>
 TYPENET_INLINE void dw_bwd_input_vec(const ConvGeometry& g, const float* const* dyr, const std::size_t* ki,
@@ -427,19 +447,7 @@ inline void depthwise_backward_input(const ConvGeometry& g, const float* dy, con
     }
     // Any stride: gather, per input column, the (kernel column, output column) pairs.
     thread_local std::vector<std::uint32_t> cols, ncols;
-    if (cols.size() < g.w * 2 * KW) cols.resize(g.w * 2 * KW);
-    if (ncols.size() < g.w) ncols.resize(g.w);
-    for (std::size_t ix = 0; ix < g.w; ++ix) {
-        std::uint32_t cnt = 0;
-        for (std::size_t j = 0; j < KW; ++j) {
-            const std::ptrdiff_t t = std::ptrdiff_t(ix + g.pad_left) - std::ptrdiff_t(j);
-            if (t < 0 || t % std::ptrdiff_t(g.sw) != 0 || std::size_t(t) / g.sw >= g.ow) continue;
-            cols[ix * 2 * KW + 2 * cnt] = std::uint32_t(j);
-            cols[ix * 2 * KW + 2 * cnt + 1] = std::uint32_t(std::size_t(t) / g.sw);
-            ++cnt;
-        }
-        ncols[ix] = cnt;
-    }
+    dw_gather_columns(g, cols, ncols);
     const std::uint32_t* cp = cols.data();
     const std::uint32_t* np = ncols.data();
     const bool k3s2 = KW == 3 && g.sw == 2;
@@ -579,6 +587,177 @@ inline void depthwise_backward_weight(const ConvGeometry& g, const float* x, con
         float s = part[t];
         for (std::size_t q = 1; q < nch; ++q) s += part[q * stride + t];
         dw[t] = accumulate ? dw[t] + s : s;
+    }
+}
+
+namespace detail {
+/// The first input row whose output-row owner (`min(oh - 1, (iy + pad_top) / sh)`) is at
+/// least `oy`: input rows [first(oy0), first(oy1)) belong to output rows [oy0, oy1).
+inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noexcept {
+    if (oy == 0) return 0;
+    if (oy >= g.oh) return g.h;
+    const std::size_t t = oy * g.sh;
+    return t <= g.pad_top ? 0 : std::min(g.h, t - g.pad_top);
+}
+}  // namespace detail
+
+/// Both gradients of a depthwise convolution from an output gradient that is *produced*
+/// row by row instead of read from memory (the depthwise counterpart of
+/// `pointwise_backward`): `dy_rows(r0, r1, out)` writes output-gradient rows [r0, r1)
+/// (row = image * oh + oy, ow x c floats each) to `out`, one after the other, on the
+/// calling thread. Each thread makes a band of rows at a time into a small ring that stays
+/// in its cache and computes from there the weight gradient of those rows and the input
+/// gradient of the input rows they complete, so the output gradient never reaches memory.
+/// `dw` ([kh][kw][c]) and `dx` (the input's shape) are overwritten, each skipped when null.
+///
+/// The output rows are split into the same fixed chunks as `depthwise_backward_weight`
+/// (the weight gradient's chunk sums are added in chunk order) and every input row is
+/// computed whole by one chunk: no result depends on the thread count. Rows next to a
+/// chunk's or band's edge that both sides need are produced by each.
+/// Scratch of the calling thread: `Slot::fused` (the rings), `Slot::partial` (the chunk
+/// sums), `Slot::conv_tmp` (flipped weights); `dy_rows` may rely on any other slot.
+template <class F>
+void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w, F&& dy_rows, float* dw,
+                                 float* dx) {
+    using namespace detail;
+    if (!dw && !dx) return;
+    check_dw("depthwise_backward_produced", g, {w});
+    if (dw && !x) throw shape_error("depthwise_backward_produced: x is null");
+    constexpr std::size_t W = simd_width;
+    const std::size_t C = g.c, KH = g.kh, KW = g.kw, taps = KH * KW, R = g.n * g.oh, rowlen = g.ow * C;
+    // Chunks exactly as depthwise_backward_weight's.
+    const std::size_t per_row = std::max<std::size_t>(1, g.ow * C * taps * 2);
+    const std::size_t nch = std::max<std::size_t>(1, std::min<std::size_t>({R, 32, R * per_row / 65536 + 1}));
+    const std::size_t stride = round_up(taps * C, 16);
+    const std::size_t B = std::clamp<std::size_t>(65536 / std::max<std::size_t>(rowlen, 1), 2, 16);
+    const std::size_t cap = B + KH + 2, ring_size = round_up(cap * rowlen, 16);
+    const double flops = 2.0 * double(R * g.ow) * double(C) * double(taps) * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    const int T = std::min<int>(threads_for(flops, 1.0e5), int(nch));
+    // Buffers of the calling thread, shared with the team.
+    float* part = dw ? scratch(Slot::partial, nch * stride) : nullptr;
+    float* rings = scratch(Slot::fused, std::size_t(T) * ring_size);
+    const float* zeros = zero_floats(std::max(g.w, g.ow) * C);
+    const bool s1 = g.sh == 1 && g.sw == 1, k3 = KH == 3 && KW == 3;
+    // Stride 1: the input gradient is a forward convolution of dy with the flipped kernel.
+    float* wf = nullptr;
+    ConvGeometry t{g.n, g.oh, g.ow, C, KH, KW, 1, 1, KH - 1 - g.pad_top, KW - 1 - g.pad_left, g.h, g.w};
+    if (dx && s1) {
+        wf = scratch(Slot::conv_tmp, taps * C);
+        for (std::size_t i = 0; i < KH; ++i)
+            for (std::size_t j = 0; j < KW; ++j)
+                std::copy(w + (i * KW + j) * C, w + (i * KW + j + 1) * C, wf + ((KH - 1 - i) * KW + (KW - 1 - j)) * C);
+    }
+    // Other strides: per input column, its (kernel column, output column) pairs.
+    thread_local std::vector<std::uint32_t> cols, ncols;
+    if (dx && !s1) dw_gather_columns(g, cols, ncols);
+    const std::uint32_t* cp = cols.data();
+    const std::uint32_t* np = ncols.data();
+    const Interior in_w = interior(g.w, KW, g.sw, g.pad_left, g.ow);
+    const Interior in_t = interior(t.w, KW, 1, t.pad_left, t.ow);
+    const ChannelEpilogue plain;
+
+    run_parallel(T, [&](int th, int nt) {
+        float* ring = rings + std::size_t(th) * ring_size;
+        const Range qr = split_range(nch, std::size_t(nt), std::size_t(th));
+        for (std::size_t q = qr.begin; q < qr.end; ++q) {
+            const Range cr = split_range(R, nch, q);
+            float* pq = dw ? part + q * stride : nullptr;
+            if (pq) std::fill(pq, pq + taps * C, 0.0f);
+            // Image segments of the chunk.
+            for (std::size_t r = cr.begin; r < cr.end;) {
+                const std::size_t img = r / g.oh, oy0 = r % g.oh;
+                const std::size_t oy1 = std::min(g.oh, oy0 + (cr.end - r));
+                r += oy1 - oy0;
+                std::size_t p_lo = 0, p_hi = 0;  // dy rows of this image held in the ring
+                auto dyrow = [&](std::ptrdiff_t oy) -> const float* {
+                    if (oy < 0 || oy >= std::ptrdiff_t(g.oh)) return zeros;
+                    return ring + (std::size_t(oy) % cap) * rowlen;
+                };
+                auto produce = [&](std::size_t a, std::size_t b) {  // rows [a, b) into the ring
+                    while (a < b) {
+                        const std::size_t slot = a % cap, n = std::min(b - a, cap - slot);
+                        dy_rows(img * g.oh + a, img * g.oh + a + n, ring + slot * rowlen);
+                        a += n;
+                    }
+                };
+                for (std::size_t b0 = oy0; b0 < oy1; b0 += B) {
+                    const std::size_t b1 = std::min(oy1, b0 + B);
+                    const std::size_t i0 = dw_first_input_row(g, b0), i1 = dw_first_input_row(g, b1);
+                    // dy rows this band needs: its own (weight gradient) and those of its input rows.
+                    std::size_t d_lo = b0, d_hi = b1;
+                    if (dx && i1 > i0) {
+                        const std::ptrdiff_t lo_t = std::ptrdiff_t(i0 + g.pad_top) - std::ptrdiff_t(KH - 1);
+                        const std::size_t lo = lo_t <= 0 ? 0 : ceil_div(std::size_t(lo_t), g.sh);
+                        const std::size_t hi = std::min(g.oh, (i1 - 1 + g.pad_top) / g.sh + 1);
+                        d_lo = std::min(d_lo, lo);
+                        d_hi = std::max(d_hi, hi);
+                    }
+                    if (p_hi < d_lo || p_hi - p_lo == 0) p_lo = p_hi = d_lo;
+                    if (d_lo > p_lo) p_lo = d_lo;
+                    if (d_hi > p_hi) {
+                        produce(std::max(p_hi, d_lo), d_hi);
+                        p_hi = d_hi;
+                    }
+                    if (pq) {
+                        const float* xr[max_kernel];
+                        for (std::size_t oy = b0; oy < b1; ++oy) {
+                            for (std::size_t i = 0; i < KH; ++i) {
+                                const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
+                                xr[i] = (iy < 0 || iy >= std::ptrdiff_t(g.h))
+                                            ? zeros
+                                            : x + ((img * g.h + std::size_t(iy)) * g.w) * C;
+                            }
+                            const float* d = dyrow(std::ptrdiff_t(oy));
+                            std::size_t c0 = 0;
+                            if (k3) {
+                                for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<3, true>(g, xr, d, pq, in_w, c0, W);
+                                if (c0 < C) dw_bwd_weight_vec<3, false>(g, xr, d, pq, in_w, c0, C - c0);
+                            } else {
+                                for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<0, true>(g, xr, d, pq, in_w, c0, W);
+                                if (c0 < C) dw_bwd_weight_vec<0, false>(g, xr, d, pq, in_w, c0, C - c0);
+                            }
+                        }
+                    }
+                    if (!dx) continue;
+                    for (std::size_t iy = i0; iy < i1; ++iy) {
+                        float* dxr = dx + ((img * g.h + iy) * g.w) * C;
+                        if (s1) {
+                            const float* rows[max_kernel];
+                            for (std::size_t i = 0; i < KH; ++i)
+                                rows[i] = dyrow(std::ptrdiff_t(iy + i) - std::ptrdiff_t(t.pad_top));
+                            float* yr[1] = {dxr};
+                            const float* rr[1] = {nullptr};
+                            if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, plain, in_t);
+                            else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, plain, in_t);
+                            continue;
+                        }
+                        const float* dyr[max_kernel];
+                        std::size_t ki[max_kernel];
+                        std::size_t nr = 0;
+                        for (std::size_t i = 0; i < KH; ++i) {
+                            const std::ptrdiff_t tt = std::ptrdiff_t(iy + g.pad_top) - std::ptrdiff_t(i);
+                            if (tt < 0 || tt % std::ptrdiff_t(g.sh) != 0 || std::size_t(tt) / g.sh >= g.oh) continue;
+                            dyr[nr] = dyrow(tt / std::ptrdiff_t(g.sh));
+                            ki[nr] = i;
+                            ++nr;
+                        }
+                        std::size_t c0 = 0;
+                        const bool k3s2 = KW == 3 && g.sw == 2;
+                        for (; c0 + W <= C; c0 += W)
+                            if (!k3s2 || !dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W))
+                                dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, W);
+                        if (c0 < C && (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
+                            dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
+                    }
+                }
+            }
+        }
+    });
+    if (!dw) return;
+    for (std::size_t k = 0; k < taps * C; ++k) {
+        float s = part[k];
+        for (std::size_t q = 1; q < nch; ++q) s += part[q * stride + k];
+        dw[k] = s;
     }
 }
 

@@ -169,6 +169,19 @@ public:
                     },
                     train_conv ? op_.dkernel.data() : nullptr, dx);
             });
+        } else if (path_ == Path::batch && op_.spec.depthwise && detail::BatchNormCore::maps_input_gradient()) {
+            // The same for a depthwise convolution: rows of the gradient made a band at a
+            // time, both convolution gradients taken from there.
+            const bool affine = ctx.trainable && bn_.affine_trainable();
+            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask ? y : nullptr, lo, hi, [&](const auto& map) {
+                const std::size_t ow = g.ow;
+                kernels::depthwise_backward_produced(
+                    g, x, op_.kernel.data(),
+                    [&map, ow, C](std::size_t r0, std::size_t r1, float* out) {
+                        map.rows(r0 * ow, r1 * ow, out, C, false);
+                    },
+                    train_conv ? op_.dkernel.data() : nullptr, dx);
+            });
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
