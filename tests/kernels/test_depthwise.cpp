@@ -9,6 +9,7 @@
 
 #include "kernels/naive.hpp"
 #include "typenet/kernels/depthwise.hpp"
+#include "typenet/kernels/elementwise.hpp"
 
 using namespace typenet::kernels;
 
@@ -156,6 +157,44 @@ TEST_CASE("depthwise_backward_produced: both gradients from produced rows, again
     typenet::set_num_threads(threads_before);
     MESSAGE("depthwise_backward_produced: max relative error " << worst);
     CHECK(worst < 2e-5);
+}
+
+TEST_CASE("depthwise kernels reading their input through a ChannelMap equal them on the mapped input") {
+    // The map (a batch norm + ReLU6 of the layer before) applied as the rows are read must
+    // give the same bits as the kernels run on the stored mapped tensor.
+    auto gs = geometries();
+    gs.push_back(ConvGeometry::same(3, 37, 30, 40, 3, 3, 2, 2));
+    gs.push_back(ConvGeometry::same(2, 29, 29, 24, 3, 3, 1, 1));
+    std::uint64_t seed = 4000;
+    for (const auto& g : gs) {
+        auto x = naive::random(g.input_size(), seed++), w = naive::random(g.kh * g.kw * g.c, seed++);
+        auto scale = naive::random(g.c, seed++), shift = naive::random(g.c, seed++);
+        for (auto& v : scale) v *= 8.0f;  // many values clamped at 0 and at 6
+        for (auto& v : shift) v = 3.0f + 4.0f * v;
+        ChannelMap map{scale.data(), shift.data(), 0.0f, 6.0f};
+        // The stored activation, as the layer before would have written it (scale_shift is
+        // tested against the formula in test_elementwise.cpp).
+        std::vector<float> xa(x.size());
+        scale_shift(x.data(), g.n * g.h * g.w, g.c, scale.data(), shift.data(), xa.data(), 0.0f, 6.0f);
+        INFO(describe(g));
+        // Forward, serial (rows on demand).
+        std::vector<float> want(g.output_pixels() * g.c), got(want.size(), 9.0f);
+        depthwise_forward(g, xa.data(), w.data(), want.data());
+        DepthwiseRows(g, x.data(), w.data(), &map)(0, g.n * g.oh, got.data());
+        CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+        // Backward: the weight gradient reads the mapped input.
+        auto dy = naive::random(g.output_pixels() * g.c, seed++);
+        const std::size_t rowlen = g.ow * g.c;
+        auto rows = [&](std::size_t r0, std::size_t r1, float* out) {
+            std::memcpy(out, dy.data() + r0 * rowlen, (r1 - r0) * rowlen * sizeof(float));
+        };
+        std::vector<float> dw_want(g.kh * g.kw * g.c), dw_got(dw_want.size()), dx_want(g.input_size()),
+            dx_got(g.input_size());
+        depthwise_backward_produced(g, xa.data(), w.data(), rows, dw_want.data(), dx_want.data());
+        depthwise_backward_produced(g, x.data(), w.data(), rows, dw_got.data(), dx_got.data(), &map);
+        CHECK(std::memcmp(dw_want.data(), dw_got.data(), dw_want.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(dx_want.data(), dx_got.data(), dx_want.size() * sizeof(float)) == 0);
+    }
 }
 
 TEST_CASE("depthwise kernels: bit-identical across runs and thread counts") {

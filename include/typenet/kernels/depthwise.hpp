@@ -62,6 +62,25 @@ TYPENET_INLINE void stv(float* p, const vfloat& v, std::size_t n) noexcept {
     }
 }
 
+/// `dst = map(src)` for `pixels` rows of `c` channels (see `ChannelMap`).
+inline void map_pixels(const ChannelMap& m, const float* src, float* dst, std::size_t pixels, std::size_t c) noexcept {
+    constexpr std::size_t W = simd_width;
+    const vfloat lo(m.lo), hi(m.hi);
+    for (std::size_t p = 0; p < pixels; ++p) {
+        const float* s = src + p * c;
+        float* d = dst + p * c;
+        std::size_t j = 0;
+        for (; j + W <= c; j += W)
+            stv<true>(d + j, clamp(xsimd::fma(ldv<true>(s + j, W), ldv<true>(m.scale + j, W), ldv<true>(m.shift + j, W)), lo, hi), W);
+        if (j < c)
+            stv<false>(d + j,
+                       clamp(xsimd::fma(ldv<false>(s + j, c - j), ldv<false>(m.scale + j, c - j),
+                                        ldv<false>(m.shift + j, c - j)),
+                             lo, hi),
+                       c - j);
+    }
+}
+
 /// The epilogue of a channel-vectorised convolution (bias is the accumulator's start).
 struct ChannelEpilogue {
     const float* bias = nullptr;
@@ -219,7 +238,7 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
 template <int K, int RB>
 TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, const float* wt, float* y,
                                      const ChannelEpilogue& e, const float* zeros, Interior in, std::size_t r,
-                                     std::size_t y_row0 = 0) {
+                                     std::size_t y_row0 = 0, std::size_t x_row0 = 0) {
     const std::size_t C = g.c, KH = g.kh;
     const float* rows[RB * (K ? K : max_kernel)];
     float* yr[RB];
@@ -229,7 +248,7 @@ TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, cons
         for (std::size_t i = 0; i < KH; ++i) {
             const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
             rows[b * KH + i] =
-                (iy < 0 || iy >= std::ptrdiff_t(g.h)) ? zeros : x + ((img * g.h + std::size_t(iy)) * g.w) * C;
+                (iy < 0 || iy >= std::ptrdiff_t(g.h)) ? zeros : x + ((img * g.h + std::size_t(iy) - x_row0) * g.w) * C;
         }
         yr[b] = y + (r + b - y_row0) * g.ow * C;
         rr[b] = e.residual ? e.residual + (r + b) * g.ow * e.ldr : nullptr;
@@ -240,25 +259,27 @@ TYPENET_INLINE void dw_forward_block(const ConvGeometry& g, const float* x, cons
 }
 
 /// Depthwise forward of output rows [r0, r1) (row = image * oh + oy); output row r is
-/// written at `y + (r - y_row0) * ow * c`.
+/// written at `y + (r - y_row0) * ow * c`, input row `img * h + iy` read at
+/// `x + (img * h + iy - x_row0) * w * c`.
 template <int K>
 void dw_forward_rows(const ConvGeometry& g, const float* x, const float* wt, float* y, const ChannelEpilogue& e,
-                     const float* zeros, std::size_t r0, std::size_t r1, std::size_t y_row0 = 0) noexcept {
+                     const float* zeros, std::size_t r0, std::size_t r1, std::size_t y_row0 = 0,
+                     std::size_t x_row0 = 0) noexcept {
     const Interior in = interior(g.w, g.kw, g.sw, g.pad_left, g.ow);
     std::size_t r = r0;
     if constexpr (K != 0) {
         // Pairs of rows of the same image.
         while (r + 1 < r1) {
             if ((r + 1) % g.oh == 0) {  // r is an image's last row
-                dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r, y_row0);
+                dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r, y_row0, x_row0);
                 r += 1;
             } else {
-                dw_forward_block<K, 2>(g, x, wt, y, e, zeros, in, r, y_row0);
+                dw_forward_block<K, 2>(g, x, wt, y, e, zeros, in, r, y_row0, x_row0);
                 r += 2;
             }
         }
     }
-    for (; r < r1; ++r) dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r, y_row0);
+    for (; r < r1; ++r) dw_forward_block<K, 1>(g, x, wt, y, e, zeros, in, r, y_row0, x_row0);
 }
 
 /// Depthwise forward over all rows with `threads` threads.
@@ -405,26 +426,63 @@ inline void depthwise_forward(const ConvGeometry& g, const float* x, const float
 /// `rows(r0, r1, out)` writes rows [r0, r1) (row = image * oh + oy) to `out`, one after
 /// the other, for callers that produce the output piecewise (`produce_channel_mean_var`).
 /// Construct it on the thread that opens the parallel region (it takes this thread's row
-/// of zeros).
+/// of zeros and, with an input map, one staging buffer per thread from `Slot::im2col`).
+///
+/// With `map`, the input is read through it (`ChannelMap`): the input rows a group of up to
+/// `group` output rows needs are mapped into the thread's buffer first (rows shared by two
+/// groups are mapped by both).
 class DepthwiseRows {
 public:
-    DepthwiseRows(const ConvGeometry& g, const float* x, const float* w)
+    static constexpr std::size_t group = 8;
+
+    DepthwiseRows(const ConvGeometry& g, const float* x, const float* w, const ChannelMap* map = nullptr)
         : g_(g), x_(x), w_(w), zeros_(nullptr), e_(Epilogue{}, g.c) {
         detail::check_dw("DepthwiseRows", g, {x, w});
-        e_.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
         zeros_ = zero_floats(g.w * g.c);
+        if (map) {
+            if (!map->scale || !map->shift) throw shape_error("DepthwiseRows: input map without scale or shift");
+            map_ = *map;
+            stage_rows_ = std::min(g.h, (group - 1) * g.sh + g.kh);
+            stage_size_ = detail::round_up(stage_rows_ * g.w * g.c, 16);
+            stage_ = scratch(Slot::im2col, std::size_t(max_threads()) * stage_size_);
+        } else {
+            e_.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+        }
     }
     void operator()(std::size_t r0, std::size_t r1, float* out) const noexcept {
-        if (g_.kh == 3 && g_.kw == 3) detail::dw_forward_rows<3>(g_, x_, w_, out, e_, zeros_, r0, r1, r0);
-        else detail::dw_forward_rows<0>(g_, x_, w_, out, e_, zeros_, r0, r1, r0);
+        if (!stage_) return rows(x_, r0, r1, out, r0, 0);
+        float* buf = stage_ + std::size_t(thread_index()) * stage_size_;
+        const std::size_t rowlen = g_.w * g_.c;
+        for (std::size_t r = r0; r < r1;) {
+            const std::size_t img = r / g_.oh, oy = r % g_.oh;
+            const std::size_t n = std::min({r1 - r, group, g_.oh - oy});  // within one image
+            // Input rows of output rows [oy, oy + n).
+            const std::ptrdiff_t a = std::ptrdiff_t(oy * g_.sh) - std::ptrdiff_t(g_.pad_top);
+            const std::size_t i0 = std::size_t(std::max<std::ptrdiff_t>(0, a));
+            const std::size_t i1 = std::min<std::size_t>(g_.h, std::size_t(std::max<std::ptrdiff_t>(
+                                                                   0, a + std::ptrdiff_t((n - 1) * g_.sh + g_.kh))));
+            if (i1 > i0)
+                detail::map_pixels(map_, x_ + (img * g_.h + i0) * rowlen, buf, (i1 - i0) * g_.w, g_.c);
+            rows(buf, r, r + n, out + (r - r0) * g_.ow * g_.c, r, img * g_.h + i0);
+            r += n;
+        }
     }
 
 private:
+    void rows(const float* x, std::size_t r0, std::size_t r1, float* out, std::size_t y_row0,
+              std::size_t x_row0) const noexcept {
+        if (g_.kh == 3 && g_.kw == 3) detail::dw_forward_rows<3>(g_, x, w_, out, e_, zeros_, r0, r1, y_row0, x_row0);
+        else detail::dw_forward_rows<0>(g_, x, w_, out, e_, zeros_, r0, r1, y_row0, x_row0);
+    }
+
     ConvGeometry g_;
     const float* x_;
     const float* w_;
     const float* zeros_;
     detail::ChannelEpilogue e_;
+    ChannelMap map_;
+    float* stage_ = nullptr;
+    std::size_t stage_rows_ = 0, stage_size_ = 0;
 };
 
 /// Depthwise convolution input gradient: `dx = sum over the windows containing each
@@ -616,9 +674,13 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 /// chunk's or band's edge that both sides need are produced by each.
 /// Scratch of the calling thread: `Slot::fused` (the rings), `Slot::partial` (the chunk
 /// sums), `Slot::conv_tmp` (flipped weights); `dy_rows` may rely on any other slot.
+///
+/// With `xmap`, the weight gradient reads `x` through it (`ChannelMap`: the previous
+/// layer's activation recomputed from its pre-normalisation tensor), a few rows at a time
+/// into a per-thread buffer (`Slot::im2col`).
 template <class F>
 void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w, F&& dy_rows, float* dw,
-                                 float* dx) {
+                                 float* dx, const ChannelMap* xmap = nullptr) {
     using namespace detail;
     if (!dw && !dx) return;
     check_dw("depthwise_backward_produced", g, {w});
@@ -636,6 +698,12 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     // Buffers of the calling thread, shared with the team.
     float* part = dw ? scratch(Slot::partial, nch * stride) : nullptr;
     float* rings = scratch(Slot::fused, std::size_t(T) * ring_size);
+    // The mapped input rows of up to XG output rows of the weight gradient, per thread.
+    constexpr std::size_t XG = 4;
+    const std::size_t xstage_size = round_up(std::min(g.h, (XG - 1) * g.sh + KH) * g.w * C, 16);
+    float* xstages = dw && xmap ? scratch(Slot::im2col, std::size_t(T) * xstage_size) : nullptr;
+    if (xstages && (!xmap->scale || !xmap->shift))
+        throw shape_error("depthwise_backward_produced: input map without scale or shift");
     const float* zeros = zero_floats(std::max(g.w, g.ow) * C);
     const bool s1 = g.sh == 1 && g.sw == 1, k3 = KH == 3 && KW == 3;
     // Stride 1: the input gradient is a forward convolution of dy with the flipped kernel.
@@ -700,12 +768,27 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                     }
                     if (pq) {
                         const float* xr[max_kernel];
+                        const float* xbase = x + img * g.h * g.w * C;  // input row iy at xbase + (iy - xrow0) * w * C
+                        std::size_t xrow0 = 0;
                         for (std::size_t oy = b0; oy < b1; ++oy) {
+                            if (xstages && (oy - b0) % XG == 0) {
+                                // Map the input rows of output rows [oy, oy + XG) of this band.
+                                const std::size_t n = std::min(XG, b1 - oy);
+                                const std::ptrdiff_t a = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.pad_top);
+                                const std::size_t i0 = std::size_t(std::max<std::ptrdiff_t>(0, a));
+                                const std::size_t i1 = std::min<std::size_t>(
+                                    g.h, std::size_t(std::max<std::ptrdiff_t>(0, a + std::ptrdiff_t((n - 1) * g.sh + KH))));
+                                float* xs = xstages + std::size_t(th) * xstage_size;
+                                if (i1 > i0)
+                                    map_pixels(*xmap, x + (img * g.h + i0) * g.w * C, xs, (i1 - i0) * g.w, C);
+                                xbase = xs;
+                                xrow0 = i0;
+                            }
                             for (std::size_t i = 0; i < KH; ++i) {
                                 const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
                                 xr[i] = (iy < 0 || iy >= std::ptrdiff_t(g.h))
                                             ? zeros
-                                            : x + ((img * g.h + std::size_t(iy)) * g.w) * C;
+                                            : xbase + (std::size_t(iy) - xrow0) * g.w * C;
                             }
                             const float* d = dyrow(std::ptrdiff_t(oy));
                             std::size_t c0 = 0;

@@ -20,6 +20,7 @@
 #include "typenet/core/parameter.hpp"
 #include "typenet/core/tensor.hpp"
 #include "typenet/kernels/elementwise.hpp"
+#include "typenet/kernels/epilogue.hpp"
 
 namespace typenet {
 
@@ -127,6 +128,7 @@ public:
         const std::size_t C = channels();
         if (rows == 0) throw shape_error("BatchNormalization: empty batch");
         if (batchnorm_sync()) {
+            if (!y) throw config_error("BatchNormalization: a deferred activation needs unsynchronised statistics");
             produce(std::size_t(0), rows / unit, z);
             forward_batch(z, rows, y, residual, lo, hi);
             return;
@@ -161,20 +163,32 @@ public:
     /// gradient needs the sums of every process.
     static bool maps_input_gradient() { return !batchnorm_sync(); }
 
+    /// The last batch forward's `y = clamp(z * k1 + k2)` as a map a consumer can apply to z
+    /// as it reads it (`forward_batch_produced` with a null y). Valid until the next
+    /// forward.
+    kernels::ChannelMap activation_map(float lo, float hi) const noexcept {
+        return kernels::ChannelMap{k1_.data(), k2_.data(), lo, hi};
+    }
+
     /// `backward_batch` without writing dz: computes dgamma, dbeta (when `affine`) and calls
     /// `f(map)` with the `kernels::BatchNormInputGrad` that gives dz row by row, for a
     /// consumer that takes it block by block (`kernels::pointwise_backward`). The map is
-    /// valid during the call. Requires `maps_input_gradient()`.
+    /// valid during the call. Requires `maps_input_gradient()`. With `clamp`, g is the
+    /// gradient after a clamp to [lo, hi], whose mask comes from z when the forward allows
+    /// it, else from the clamped output `y`.
     template <class F>
-    void backward_batch_map(const float* z, const float* g, std::size_t rows, bool affine, const float* y, float lo,
-                            float hi, F&& f) {
+    void backward_batch_map(const float* z, const float* g, std::size_t rows, bool affine, bool clamp,
+                            const float* y, float lo, float hi, F&& f) {
         using kernels::ClampMaskFrom;
         if (!maps_input_gradient())
             throw config_error("BatchNormalization: the input gradient cannot be mapped with synchronised statistics");
+        if (clamp && !mask_from_z_ && !y)
+            throw config_error("BatchNormalization: the clamp's mask needs the forward's output");
+        if (!clamp) y = nullptr;
         const std::size_t C = channels();
         float* dg = affine ? dgamma.data() : nullptr;
         float* db = affine ? dbeta.data() : nullptr;
-        if (y && mask_from_z_)
+        if (clamp && mask_from_z_)
             f(kernels::batchnorm_backward_map<ClampMaskFrom::affine>(z, mean_.data(), invstd_.data(), g, rows, C,
                                                                      gamma.data(), dg, db, nullptr, k1_.data(),
                                                                      k2_.data(), lo, hi));
@@ -298,7 +312,8 @@ public:
 private:
     /// Two-pass mean and (biased) variance per channel, in fixed row chunks.
     /// With this process's batch statistics: y = clamp(z * k1 + k2 (+ residual)) with the
-    /// vectorised kernels, then the moving averages.
+    /// vectorised kernels (not when y is null: the caller's consumer applies
+    /// `activation_map` as it reads z), then the moving averages.
     void normalize(const float* z, std::size_t rows, float* y, const float* residual, float lo, float hi) {
         const std::size_t C = channels();
         k1_.resize(C);
@@ -310,7 +325,9 @@ private:
         // Without a residual, y = clamp(z * k1 + k2): backward can recompute the
         // clamp's mask from z and these coefficients rather than read y.
         mask_from_z_ = !residual;
-        if (!residual) {
+        if (!y) {
+            if (residual) throw config_error("BatchNormalization: a deferred activation cannot add a residual");
+        } else if (!residual) {
             kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
         } else {
             kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y);

@@ -89,10 +89,19 @@ public:
 
     /// Forward on raw NHWC buffers; `residual` (output-shaped, or null) is added
     /// before the activation.
-    void forward_raw(const float* x, const Shape<4>& in, float* y, const float* residual, const Context& ctx) {
+    ///
+    /// For a block that chains ConvBNs (`InvertedResidual`), when `defers_activation(ctx)`:
+    /// `y` may be null (the activation is not written; the next layer reads
+    /// `pre_activation()` through `activation_map()`), and a depthwise layer may read its
+    /// input `x` through `xmap` (the previous layer's deferred activation).
+    void forward_raw(const float* x, const Shape<4>& in, float* y, const float* residual, const Context& ctx,
+                     const kernels::ChannelMap* xmap = nullptr) {
         geom_ = op_.geometry(in, "ConvBN");
         const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
         path_ = path_for(ctx);
+        if ((!y || xmap) && !defers_activation(ctx))
+            throw config_error("ConvBN: a deferred activation needs a training pass with batch statistics");
+        if (xmap && !op_.spec.depthwise) throw config_error("ConvBN: only a depthwise layer reads through an input map");
         if (path_ == Path::folded) {
             refold();
             kernels::Epilogue ep;
@@ -114,7 +123,7 @@ public:
             return;
         }
         if (path_ == Path::batch && op_.spec.depthwise) {
-            bn_.forward_batch_produced(z, rows, geom_.ow, kernels::DepthwiseRows(geom_, x, op_.kernel.data()), y,
+            bn_.forward_batch_produced(z, rows, geom_.ow, kernels::DepthwiseRows(geom_, x, op_.kernel.data(), xmap), y,
                                        residual, lo, hi);
             dirty_ = true;
             return;
@@ -134,16 +143,20 @@ public:
         }
     }
 
-    /// Backward on raw buffers, after `forward_raw` on the same input. `y` is the
-    /// forward's output, `dy` its gradient; writes `dx` when not null.
+    /// Backward on raw buffers, after `forward_raw` on the same input (and `xmap`). `y` is
+    /// the forward's output (null when it was deferred), `dy` its gradient; writes `dx` when
+    /// not null.
     void backward_raw(const float* x, const Shape<4>& in, const float* y, const float* dy, float* dx,
-                      const Context& ctx) {
+                      const Context& ctx, const kernels::ChannelMap* xmap = nullptr) {
         const auto g = op_.geometry(in, "ConvBN");
         const std::size_t rows = g.n * g.oh * g.ow, C = op_.out_channels();
         // Gradient before the activation. With batch statistics, batch norm's backward
         // masks it itself, in the same passes over memory.
         const float* gp = dy;
         const bool fused_mask = std::is_same_v<Act, ReLU6> && path_ == Path::batch && detail::BatchNormCore::fuses_clamp_mask();
+        if ((xmap || !y) && !(path_ == Path::batch && (op_.pointwise() || op_.spec.depthwise) &&
+                              detail::BatchNormCore::maps_input_gradient()))
+            throw config_error("ConvBN: backward of a deferred activation needs its training path");
         if (std::is_same_v<Act, ReLU6> && !fused_mask) {
             float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
@@ -161,7 +174,7 @@ public:
             // both products of the 1x1 convolution: it is never written to memory.
             const bool affine = ctx.trainable && bn_.affine_trainable();
             if (dx) train_pack_.pack(kernels::Trans::Yes, C, g.c, op_.kernel.data(), C);
-            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask ? y : nullptr, lo, hi, [&](const auto& map) {
+            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
                 kernels::pointwise_backward(
                     rows, g.c, C, x, dx ? &train_pack_ : nullptr,
                     [&map](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
@@ -173,14 +186,14 @@ public:
             // The same for a depthwise convolution: rows of the gradient made a band at a
             // time, both convolution gradients taken from there.
             const bool affine = ctx.trainable && bn_.affine_trainable();
-            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask ? y : nullptr, lo, hi, [&](const auto& map) {
+            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
                 const std::size_t ow = g.ow;
                 kernels::depthwise_backward_produced(
                     g, x, op_.kernel.data(),
                     [&map, ow, C](std::size_t r0, std::size_t r1, float* out) {
                         map.rows(r0 * ow, r1 * ow, out, C, false);
                     },
-                    train_conv ? op_.dkernel.data() : nullptr, dx);
+                    train_conv ? op_.dkernel.data() : nullptr, dx, xmap);
             });
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
@@ -239,6 +252,18 @@ public:
         return bn_;
     }
     std::size_t out_channels() const noexcept { return op_.out_channels(); }
+
+    /// Can a pass with `ctx` defer this layer's activation or read its input through a map
+    /// (see `forward_raw`)? A training pass with batch statistics, a 1x1 or depthwise
+    /// convolution, unsynchronised batch norm.
+    bool defers_activation(const Context& ctx) const {
+        return path_for(ctx) == Path::batch && (op_.pointwise() || op_.spec.depthwise) &&
+               detail::BatchNormCore::maps_input_gradient();
+    }
+    /// After a forward with a deferred activation: the convolution's output and the map
+    /// that turns it into the activation (batch norm with the batch statistics + the clamp).
+    const float* pre_activation() const noexcept { return z_.data(); }
+    kernels::ChannelMap activation_map() const noexcept { return bn_.activation_map(lo, hi); }
 
     /// Will a pass with `ctx` use the folded form (moving statistics folded into the weights)?
     bool folded_for(const Context& ctx) const { return path_for(ctx) == Path::folded; }

@@ -76,6 +76,21 @@ public:
                                                residual());
             return;
         }
+        // A training pass: the expanded activation (the block's largest tensor) is never
+        // written; the depthwise convolution reads the expansion's output through its batch
+        // norm and ReLU6 as it loads it, in forward and in backward.
+        deferred_ = has_expand && ctx.backward && expand_.defers_activation(ctx) && depthwise_.defers_activation(ctx);
+        if (deferred_) {
+            if constexpr (has_expand) {
+                if (e_.size()) e_ = Tensor<4>();
+                ensure_shape(d_, d);
+                expand_.forward_raw(x.data(), in, nullptr, nullptr, ctx);
+                const kernels::ChannelMap emap = expand_.activation_map();
+                depthwise_.forward_raw(expand_.pre_activation(), e, d_.data(), nullptr, ctx, &emap);
+                project_.forward_raw(d_.data(), d, y.data(), residual() ? x.data() : nullptr, ctx);
+            }
+            return;
+        }
         float* eb;
         float* db;
         if (ctx.backward || !ctx.scratch) {
@@ -106,8 +121,14 @@ public:
         project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx);
         if constexpr (has_expand) {
             float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
-            depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
-            expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
+            if (deferred_) {
+                const kernels::ChannelMap emap = expand_.activation_map();
+                depthwise_.backward_raw(expand_.pre_activation(), e, d_.data(), gd, ge, ctx, &emap);
+                expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx);
+            } else {
+                depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
+                expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
+            }
         } else {
             depthwise_.backward_raw(x.data(), e, d_.data(), gd, dx ? dx->data() : nullptr, ctx);
         }
@@ -178,7 +199,8 @@ private:
     bool packed_ = false;
     ConvBN<ReLU6> expand_, depthwise_;
     ConvBN<Linear> project_;
-    Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward
+    Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward (e_ not with deferred_)
+    bool deferred_ = false;  ///< the last forward deferred the expanded activation (see forward)
     std::vector<float> ge_, gd_;  ///< their gradients (when the context has no scratch)
 };
 
