@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/naive.hpp"
+#include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/pointwise_backward.hpp"
 
 using namespace typenet::kernels;
@@ -116,4 +117,51 @@ TEST_CASE("pointwise_backward: no rows gives a zero weight gradient; a mismatche
     std::vector<float> dx(8);
     CHECK_THROWS_AS(pointwise_backward(4, 2, 3, w.data(), &wrong, never, nullptr, dx.data()), typenet::shape_error);
     CHECK_THROWS_AS(pointwise_backward(4, 2, 3, w.data(), nullptr, never, nullptr, dx.data()), typenet::shape_error);
+}
+
+TEST_CASE("GemmRows and pointwise_backward reading A / x through a ChannelMap equal them on the mapped matrix") {
+    // The map (the previous layer's batch norm + ReLU6, whose activation is not stored)
+    // applied as blocks are read must give the bits of the kernels run on the stored
+    // mapped matrix (made by scale_shift, tested against the formula elsewhere).
+    const int threads_before = typenet::max_threads();
+    struct Shape {
+        std::size_t rows, cin, cout;
+    };
+    for (const Shape s : {Shape{1, 3, 5}, Shape{301, 24, 144}, Shape{515, 96, 24}, Shape{777, 160, 17}}) {
+        const auto x = naive::random(s.rows * s.cin, 21 + s.rows), w = naive::random(s.cin * s.cout, 22),
+                   dy = naive::random(s.rows * s.cout, 23);
+        auto scale = naive::random(s.cin, 24), shift = naive::random(s.cin, 25);
+        for (auto& v : scale) v *= 8.0f;  // many values clamped at 0 and at 6
+        for (auto& v : shift) v = 3.0f + 4.0f * v;
+        const ChannelMap map{scale.data(), shift.data(), 0.0f, 6.0f};
+        std::vector<float> xa(x.size());
+        scale_shift(x.data(), s.rows, s.cin, scale.data(), shift.data(), xa.data(), 0.0f, 6.0f);
+        INFO("rows " << s.rows << " cin " << s.cin << " cout " << s.cout);
+        PackedMatrix wp, wt;
+        wp.pack(Trans::No, s.cin, s.cout, w.data(), s.cout);
+        wt.pack(Trans::Yes, s.cout, s.cin, w.data(), s.cout);
+        // Forward rows, serial.
+        std::vector<float> want(s.rows * s.cout), got(want.size()), ref(want.size());
+        GemmRows(s.rows, xa.data(), s.cin, wp)(0, s.rows, want.data());
+        GemmRows(s.rows, x.data(), s.cin, wp, &map)(0, s.rows, got.data());
+        naive::gemm(false, false, s.rows, s.cout, s.cin, xa.data(), s.cin, w.data(), s.cout, ref.data(), s.cout);
+        CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+        CHECK(naive::max_rel_error(got.data(), ref.data(), ref.size()) < tol(s.cin));
+        // Backward on two threads with the same blocks: the weight gradient reads mapped x.
+        typenet::set_num_threads(2);
+        auto rows = [&](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
+            for (std::size_t i = r0; i < r1; ++i) std::memcpy(out + (i - r0) * ldo, dy.data() + i * s.cout, s.cout * 4);
+        };
+        std::vector<float> dw_want(s.cin * s.cout), dw_got(dw_want.size()), dx_want(x.size()), dx_got(x.size());
+        pointwise_backward(s.rows, s.cin, s.cout, xa.data(), &wt, rows, dw_want.data(), dx_want.data(), 40);
+        pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw_got.data(), dx_got.data(), 40, &map);
+        CHECK(std::memcmp(dw_want.data(), dw_got.data(), dw_want.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(dx_want.data(), dx_got.data(), dx_want.size() * sizeof(float)) == 0);
+        // Default blocks (smaller when x is mapped): against the naive product.
+        std::vector<float> dw_ref(dw_want.size());
+        naive::gemm(true, false, s.cin, s.cout, s.rows, xa.data(), s.cin, dy.data(), s.cout, dw_ref.data(), s.cout);
+        pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw_got.data(), nullptr, 0, &map);
+        CHECK(naive::max_scaled_error(dw_got.data(), dw_ref.data(), dw_ref.size()) < tol(s.rows));
+    }
+    typenet::set_num_threads(threads_before);
 }

@@ -28,6 +28,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/parallel.hpp"
@@ -59,25 +60,6 @@ TYPENET_INLINE void stv(float* p, const vfloat& v, std::size_t n) noexcept {
         v.store_unaligned(p);
     } else {
         store_partial(p, v, n);
-    }
-}
-
-/// `dst = map(src)` for `pixels` rows of `c` channels (see `ChannelMap`).
-inline void map_pixels(const ChannelMap& m, const float* src, float* dst, std::size_t pixels, std::size_t c) noexcept {
-    constexpr std::size_t W = simd_width;
-    const vfloat lo(m.lo), hi(m.hi);
-    for (std::size_t p = 0; p < pixels; ++p) {
-        const float* s = src + p * c;
-        float* d = dst + p * c;
-        std::size_t j = 0;
-        for (; j + W <= c; j += W)
-            stv<true>(d + j, clamp(xsimd::fma(ldv<true>(s + j, W), ldv<true>(m.scale + j, W), ldv<true>(m.shift + j, W)), lo, hi), W);
-        if (j < c)
-            stv<false>(d + j,
-                       clamp(xsimd::fma(ldv<false>(s + j, c - j), ldv<false>(m.scale + j, c - j),
-                                        ldv<false>(m.shift + j, c - j)),
-                             lo, hi),
-                       c - j);
     }
 }
 
@@ -462,7 +444,7 @@ public:
             const std::size_t i1 = std::min<std::size_t>(g_.h, std::size_t(std::max<std::ptrdiff_t>(
                                                                    0, a + std::ptrdiff_t((n - 1) * g_.sh + g_.kh))));
             if (i1 > i0)
-                detail::map_pixels(map_, x_ + (img * g_.h + i0) * rowlen, buf, (i1 - i0) * g_.w, g_.c);
+                detail::map_rows(map_, x_ + (img * g_.h + i0) * rowlen, g_.c, g_.c, (i1 - i0) * g_.w, buf);
             rows(buf, r, r + n, out + (r - r0) * g_.ow * g_.c, r, img * g_.h + i0);
             r += n;
         }
@@ -780,7 +762,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                                     g.h, std::size_t(std::max<std::ptrdiff_t>(0, a + std::ptrdiff_t((n - 1) * g.sh + KH))));
                                 float* xs = xstages + std::size_t(th) * xstage_size;
                                 if (i1 > i0)
-                                    map_pixels(*xmap, x + (img * g.h + i0) * g.w * C, xs, (i1 - i0) * g.w, C);
+                                    map_rows(*xmap, x + (img * g.h + i0) * g.w * C, C, C, (i1 - i0) * g.w, xs);
                                 xbase = xs;
                                 xrow0 = i0;
                             }

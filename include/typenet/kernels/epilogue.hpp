@@ -38,16 +38,6 @@ struct Epilogue {
     bool trivial() const noexcept { return !bias && !residual && !clamps() && !accumulate; }
 };
 
-/// A per-channel affine map with a clamp, applied to a kernel's input as it reads it:
-/// `x' = min(max(x * scale[ch] + shift[ch], lo), hi)`: the previous layer's batch norm and
-/// ReLU6, whose activation is then never stored. Kernels apply it with the same fma and clamp
-/// as `scale_shift`, so the same bits as the stored activation would have.
-struct ChannelMap {
-    const float* scale = nullptr;
-    const float* shift = nullptr;
-    float lo = -INFINITY, hi = INFINITY;
-};
-
 /// An epilogue adding `bias` and clamping to [lo, hi].
 inline Epilogue bias_clamp(const float* bias, float lo = -INFINITY, float hi = INFINITY) noexcept {
     Epilogue e;

@@ -33,6 +33,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/parallel.hpp"
 #include "typenet/kernels/simd.hpp"
@@ -545,9 +546,13 @@ inline void gemm(Trans ta, std::size_t M, const float* A, std::size_t lda, const
 /// columns, no epilogue) made on demand, on the calling thread: `rows(m0, m1, out)` writes
 /// rows [m0, m1) to `out`, one after the other (leading dimension `B.cols()`), for callers
 /// that produce the product piecewise (`produce_channel_mean_var`).
+///
+/// With `amap`, A is read through it (`ChannelMap` over its K columns: the previous layer's
+/// deferred activation): blocks of rows are mapped into a per-thread buffer (`Slot::im2col`
+/// of the constructing thread, which must be the one that opens the parallel region) first.
 class GemmRows {
 public:
-    GemmRows(std::size_t M, const float* A, std::size_t lda, const PackedMatrix& B) {
+    GemmRows(std::size_t M, const float* A, std::size_t lda, const PackedMatrix& B, const ChannelMap* amap = nullptr) {
         if (M > 0 && B.rows() > 0 && !A) throw shape_error("GemmRows: A is null");
         if (B.rows() > 0 && lda < B.rows())
             throw shape_error("GemmRows: lda (" + std::to_string(lda) + ") < K (" + std::to_string(B.rows()) + ")");
@@ -555,6 +560,15 @@ public:
         bv_.packed = B.data();
         bv_.packed_rows = B.rows();
         bv_.layout = B.layout();
+        if (amap && B.rows() > 0) {
+            if (!amap->scale || !amap->shift) throw shape_error("GemmRows: input map without scale or shift");
+            map_ = *amap;
+            const std::size_t K = B.rows();
+            block_ = std::max<std::size_t>(detail::GemmShape::mr, 32768 / detail::round_up(K, 16)) /
+                     detail::GemmShape::mr * detail::GemmShape::mr;
+            stage_size_ = detail::round_up(block_ * K, 16);
+            stage_ = scratch(Slot::im2col, std::size_t(max_threads()) * stage_size_);
+        }
     }
     void operator()(std::size_t m0, std::size_t m1, float* out) const noexcept {
         if (P_.N == 0 || m1 <= m0) return;
@@ -562,16 +576,30 @@ public:
             std::memset(out, 0, (m1 - m0) * P_.N * sizeof(float));
             return;
         }
-        detail::GemmProblem P = P_;
-        P.A = P_.A + m0 * P_.lda;
-        P.M = m1 - m0;
-        P.C = out;
-        detail::gemm_region(P, bv_, 0, m1 - m0, 0, bv_.layout.panels(), 0, P.K, out, P.ldc, true, false);
+        if (!stage_) return product(P_.A + m0 * P_.lda, P_.lda, m1 - m0, out);
+        float* buf = stage_ + std::size_t(thread_index()) * stage_size_;
+        for (std::size_t b = m0; b < m1; b += block_) {
+            const std::size_t n = std::min(block_, m1 - b);
+            detail::map_rows(map_, P_.A + b * P_.lda, P_.lda, P_.K, n, buf);
+            product(buf, P_.K, n, out + (b - m0) * P_.N);
+        }
     }
 
 private:
+    void product(const float* a, std::size_t lda, std::size_t n, float* out) const noexcept {
+        detail::GemmProblem P = P_;
+        P.A = a;
+        P.lda = lda;
+        P.M = n;
+        P.C = out;
+        detail::gemm_region(P, bv_, 0, n, 0, bv_.layout.panels(), 0, P.K, out, P.ldc, true, false);
+    }
+
     detail::GemmProblem P_;
     detail::BView bv_;
+    ChannelMap map_;
+    float* stage_ = nullptr;
+    std::size_t block_ = 0, stage_size_ = 0;
 };
 
 /// `C[M x N] = epilogue(op(A)[M x K] * op(B)[K x N])`, all row-major with leading

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "typenet/core/error.hpp"
+#include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/parallel.hpp"
 #include "typenet/kernels/simd.hpp"
@@ -49,12 +50,17 @@ inline std::size_t pointwise_backward_block_rows(std::size_t cout) noexcept {
 /// cin) are overwritten, each skipped when null. `block_rows` 0 picks
 /// `pointwise_backward_block_rows(cout)`.
 ///
-/// Scratch: `Slot::fused` (the blocks), `Slot::partial` (the per-thread dW copies) and
-/// `Slot::pack_b` (the edge panel of the in-place operand) of the calling thread; `dy_rows`
-/// may rely on any other slot.
+/// With `xmap`, the weight gradient reads x through it (`ChannelMap`: the previous
+/// layer's activation recomputed from its pre-normalisation tensor), a block at a time into
+/// a per-thread buffer.
+///
+/// Scratch: `Slot::fused` (the blocks), `Slot::partial` (the per-thread dW copies),
+/// `Slot::pack_b` (the edge panel of the in-place operand) and `Slot::im2col` (mapped x) of
+/// the calling thread; `dy_rows` may rely on any other slot.
 template <class F>
 void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, const float* x, const PackedMatrix* wt,
-                        F&& dy_rows, float* dw, float* dx, std::size_t block_rows = 0) {
+                        F&& dy_rows, float* dw, float* dx, std::size_t block_rows = 0,
+                        const ChannelMap* xmap = nullptr) {
     using namespace detail;
     constexpr std::size_t MR = GemmShape::mr, NR = GemmShape::nr;
     if (!dw && !dx) return;
@@ -77,6 +83,11 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
     const double flops = 2.0 * double(rows) * double(cin) * double(cout) * ((dw ? 1 : 0) + (dx ? 1 : 0));
     const int T = threads_for(flops, 2.0e5);
     std::size_t R = block_rows ? block_rows : pointwise_backward_block_rows(cout);
+    const bool mapped = dw && xmap;
+    if (mapped && (!xmap->scale || !xmap->shift))
+        throw shape_error("pointwise_backward: input map without scale or shift");
+    // The mapped block of x shares the L2 budget with the block of dY.
+    if (mapped && !block_rows) R = std::max<std::size_t>(MR, std::min(R, 65536 / round_up(cin, 16)) / MR * MR);
     // Every thread gets at least one block.
     R = std::max<std::size_t>(1, std::min(R, round_up(ceil_div(rows, std::size_t(T)), MR)));
     const std::size_t blocks = ceil_div(rows, R);
@@ -86,6 +97,8 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
     float* zbuf = scratch(Slot::fused, std::size_t(T) * zsize);
     float* part = dw ? scratch(Slot::partial, std::size_t(T) * Mw * ldp) : nullptr;
     float* ebuf = dw && Nw % NR != 0 ? scratch(Slot::pack_b, std::size_t(T) * esize) : nullptr;
+    const std::size_t xsize = round_up(R * cin, 16);
+    float* xbuf = mapped ? scratch(Slot::im2col, std::size_t(T) * xsize) : nullptr;
     const bool stream_dx = dx && use_streaming_stores(dx, cin, rows, cin, false);
     const std::size_t npw = ceil_div(Nw, NR);
 
@@ -98,13 +111,18 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
             const std::size_t r0 = blk * R, r1 = std::min(rows, r0 + R), n = r1 - r0;
             dy_rows(r0, r1, z, ldz);
             if (dw) {
+                const float* xb = x + r0 * cin;
+                if (mapped) {
+                    float* xm = xbuf + std::size_t(t) * xsize;
+                    map_rows(*xmap, xb, cin, cin, n, xm);
+                    xb = xm;
+                }
                 // C (+)= op(A) B with op(A) = A^T: A and B are both blocks of n rows.
-                const GemmProblem P{Trans::Yes, Mw, Nw, n, trans ? z : x + r0 * cin,
-                                    trans ? ldz : cin, mine, ldp, Epilogue{}, false};
+                const GemmProblem P{Trans::Yes, Mw, Nw, n, trans ? z : xb, trans ? ldz : cin, mine, ldp, Epilogue{}, false};
                 BView bv;
                 bv.layout = PanelLayout{n, Nw};
                 bv.packed_rows = n;
-                bv.direct = trans ? x + r0 * cin : z;
+                bv.direct = trans ? xb : z;
                 bv.ldb = trans ? cin : ldz;
                 if (edge) {
                     const PanelLayout one{n, Nw % NR};

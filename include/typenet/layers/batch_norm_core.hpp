@@ -20,7 +20,7 @@
 #include "typenet/core/parameter.hpp"
 #include "typenet/core/tensor.hpp"
 #include "typenet/kernels/elementwise.hpp"
-#include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/channel_map.hpp"
 
 namespace typenet {
 

@@ -92,8 +92,8 @@ public:
     ///
     /// For a block that chains ConvBNs (`InvertedResidual`), when `defers_activation(ctx)`:
     /// `y` may be null (the activation is not written; the next layer reads
-    /// `pre_activation()` through `activation_map()`), and a depthwise layer may read its
-    /// input `x` through `xmap` (the previous layer's deferred activation).
+    /// `pre_activation()` through `activation_map()`), and `x` may be read through `xmap`
+    /// (the previous layer's deferred activation).
     void forward_raw(const float* x, const Shape<4>& in, float* y, const float* residual, const Context& ctx,
                      const kernels::ChannelMap* xmap = nullptr) {
         geom_ = op_.geometry(in, "ConvBN");
@@ -101,7 +101,6 @@ public:
         path_ = path_for(ctx);
         if ((!y || xmap) && !defers_activation(ctx))
             throw config_error("ConvBN: a deferred activation needs a training pass with batch statistics");
-        if (xmap && !op_.spec.depthwise) throw config_error("ConvBN: only a depthwise layer reads through an input map");
         if (path_ == Path::folded) {
             refold();
             kernels::Epilogue ep;
@@ -117,7 +116,7 @@ public:
         if (path_ == Path::batch && op_.pointwise()) {
             // The product made in pieces, each piece's statistics taken while it is in cache.
             train_pack_.pack(kernels::Trans::No, geom_.c, C, op_.kernel.data(), C);
-            bn_.forward_batch_produced(z, rows, 1, kernels::GemmRows(rows, x, geom_.c, train_pack_), y,
+            bn_.forward_batch_produced(z, rows, 1, kernels::GemmRows(rows, x, geom_.c, train_pack_, xmap), y,
                                        residual, lo, hi);
             dirty_ = true;  // the moving averages moved: the folded form must be recomputed
             return;
@@ -180,7 +179,7 @@ public:
                     [&map](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
                         map.rows(r0, r1, out, ldo, false);
                     },
-                    train_conv ? op_.dkernel.data() : nullptr, dx);
+                    train_conv ? op_.dkernel.data() : nullptr, dx, 0, xmap);
             });
         } else if (path_ == Path::batch && op_.spec.depthwise && detail::BatchNormCore::maps_input_gradient()) {
             // The same for a depthwise convolution: rows of the gradient made a band at a

@@ -76,19 +76,24 @@ public:
                                                residual());
             return;
         }
-        // A training pass: the expanded activation (the block's largest tensor) is never
-        // written; the depthwise convolution reads the expansion's output through its batch
-        // norm and ReLU6 as it loads it, in forward and in backward.
-        deferred_ = has_expand && ctx.backward && expand_.defers_activation(ctx) && depthwise_.defers_activation(ctx);
+        // A training pass: the expanded and depthwise activations are never written; the
+        // next convolution reads the previous one's output through its batch norm and ReLU6
+        // as it loads it, in forward and in backward.
+        deferred_ = ctx.backward && depthwise_.defers_activation(ctx) && project_.defers_activation(ctx) &&
+                    (!has_expand || expand_.defers_activation(ctx));
         if (deferred_) {
+            e_ = Tensor<4>();
+            d_ = Tensor<4>();
+            const float* ein = x.data();
+            kernels::ChannelMap emap;
             if constexpr (has_expand) {
-                if (e_.size()) e_ = Tensor<4>();
-                ensure_shape(d_, d);
                 expand_.forward_raw(x.data(), in, nullptr, nullptr, ctx);
-                const kernels::ChannelMap emap = expand_.activation_map();
-                depthwise_.forward_raw(expand_.pre_activation(), e, d_.data(), nullptr, ctx, &emap);
-                project_.forward_raw(d_.data(), d, y.data(), residual() ? x.data() : nullptr, ctx);
+                emap = expand_.activation_map();
+                ein = expand_.pre_activation();
             }
+            depthwise_.forward_raw(ein, e, nullptr, nullptr, ctx, has_expand ? &emap : nullptr);
+            const kernels::ChannelMap dmap = depthwise_.activation_map();
+            project_.forward_raw(depthwise_.pre_activation(), d, y.data(), residual() ? x.data() : nullptr, ctx, &dmap);
             return;
         }
         float* eb;
@@ -118,25 +123,29 @@ public:
         // The gradients of the expanded and depthwise tensors are transient: the model's
         // shared scratch slots when there is one (ConvBN's own backward uses the other two).
         float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
+        if (deferred_) {
+            const kernels::ChannelMap dmap = depthwise_.activation_map();
+            project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap);
+            if constexpr (has_expand) {
+                float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
+                const kernels::ChannelMap emap = expand_.activation_map();
+                depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, ge, ctx, &emap);
+                expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx);
+            } else {
+                depthwise_.backward_raw(x.data(), e, nullptr, gd, dx ? dx->data() : nullptr, ctx);
+            }
+            if (dx && residual()) add_skip_gradient(dy, *dx);
+            return;
+        }
         project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx);
         if constexpr (has_expand) {
             float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
-            if (deferred_) {
-                const kernels::ChannelMap emap = expand_.activation_map();
-                depthwise_.backward_raw(expand_.pre_activation(), e, d_.data(), gd, ge, ctx, &emap);
-                expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx);
-            } else {
-                depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
-                expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
-            }
+            depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
+            expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
         } else {
             depthwise_.backward_raw(x.data(), e, d_.data(), gd, dx ? dx->data() : nullptr, ctx);
         }
-        if (dx && residual()) {
-            float* g = dx->data();
-            const float* s = dy.data();
-            for (std::size_t i = 0; i < dx->size(); ++i) g[i] += s[i];
-        }
+        if (dx && residual()) add_skip_gradient(dy, *dx);
     }
 
     template <class F>
@@ -199,8 +208,15 @@ private:
     bool packed_ = false;
     ConvBN<ReLU6> expand_, depthwise_;
     ConvBN<Linear> project_;
-    Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward (e_ not with deferred_)
-    bool deferred_ = false;  ///< the last forward deferred the expanded activation (see forward)
+    Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward (not when deferred_)
+    bool deferred_ = false;  ///< the last forward deferred the activations (see forward)
+
+    /// The skip connection's share of the input gradient.
+    static void add_skip_gradient(const Tensor<4>& dy, Tensor<4>& dx) {
+        float* g = dx.data();
+        const float* s = dy.data();
+        for (std::size_t i = 0; i < dx.size(); ++i) g[i] += s[i];
+    }
     std::vector<float> ge_, gd_;  ///< their gradients (when the context has no scratch)
 };
 
