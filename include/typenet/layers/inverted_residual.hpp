@@ -19,7 +19,10 @@ namespace typenet {
 ///
 /// Memory: when no backward follows (inference, frozen backbone) the expanded and
 /// depthwise tensors live in the model's shared scratch buffers (one set for the
-/// whole model); otherwise the block keeps its own for the backward pass.
+/// whole model); otherwise the block keeps its own for the backward pass. In a training
+/// step with batch statistics it keeps only the convolutions' pre-normalisation outputs:
+/// the expanded and depthwise activations are never written, the next convolution applies
+/// batch norm and ReLU6 as it reads (`ConvBN::defers_activation`, `kernels::ChannelMap`).
 template <std::size_t Expansion, std::size_t OutChannels, std::size_t Stride>
 class InvertedResidual {
     static_assert(Expansion >= 1 && OutChannels >= 1 && (Stride == 1 || Stride == 2),
