@@ -597,6 +597,14 @@ void dw_bwd_weight_rows(const ConvGeometry& g, const float* x, const float* dy, 
 
 }  // namespace detail
 
+/// The fixed chunks of output rows whose weight-gradient sums the depthwise kernels keep
+/// apart and then add in order: at least ~64 KFLOP each, at most 32, fixed by the shape
+/// alone (so the result does not depend on the thread count).
+inline std::size_t depthwise_backward_chunks(const ConvGeometry& g) noexcept {
+    const std::size_t R = g.n * g.oh, per_row = std::max<std::size_t>(1, g.ow * g.c * g.kh * g.kw * 2);
+    return std::max<std::size_t>(1, std::min<std::size_t>({R, 32, R * per_row / 65536 + 1}));
+}
+
 /// Depthwise convolution weight gradient: `dw[i][j][ch] = sum_{n,oy,ox} x[n][oy*sh-pt+i][ox*sw-pl+j][ch] * dy[n][oy][ox][ch]`
 /// (`[kh][kw][c]`; overwritten, or added to with `accumulate`). Rows are summed in
 /// fixed chunks whose partial sums are added in order: the result does not depend on
@@ -607,9 +615,7 @@ inline void depthwise_backward_weight(const ConvGeometry& g, const float* x, con
     check_dw("depthwise_backward_weight", g, {x, dy, dw});
     const std::size_t C = g.c, taps = g.kh * g.kw, R = g.n * g.oh;
     const double flops = 2.0 * double(R * g.ow) * double(C) * double(taps);
-    // Chunks of at least ~64 KFLOP, at most 32 of them, fixed by the shape alone.
-    const std::size_t per_row = std::max<std::size_t>(1, g.ow * C * taps * 2);
-    const std::size_t nch = std::max<std::size_t>(1, std::min<std::size_t>({R, 32, R * per_row / 65536 + 1}));
+    const std::size_t nch = depthwise_backward_chunks(g);
     const std::size_t stride = round_up(taps * C, 16);
     float* part = scratch(Slot::dw_tmp, nch * stride);
     const float* zeros = zero_floats(g.w * C);
@@ -652,8 +658,9 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 ///
 /// The output rows are split into the same fixed chunks as `depthwise_backward_weight`
 /// (the weight gradient's chunk sums are added in chunk order) and every input row is
-/// computed whole by one chunk: no result depends on the thread count. Rows next to a
-/// chunk's or band's edge that both sides need are produced by each.
+/// computed whole by one chunk: no result depends on the thread count. Rows of the output
+/// gradient next to a chunk's edge that both chunks need are produced by each (within a
+/// chunk, the ring keeps the rows the next band shares).
 /// Scratch of the calling thread: `Slot::fused` (the rings), `Slot::partial` (the chunk
 /// sums), `Slot::conv_tmp` (flipped weights); `dy_rows` may rely on any other slot.
 ///
@@ -669,9 +676,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     if (dw && !x) throw shape_error("depthwise_backward_produced: x is null");
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c, KH = g.kh, KW = g.kw, taps = KH * KW, R = g.n * g.oh, rowlen = g.ow * C;
-    // Chunks exactly as depthwise_backward_weight's.
-    const std::size_t per_row = std::max<std::size_t>(1, g.ow * C * taps * 2);
-    const std::size_t nch = std::max<std::size_t>(1, std::min<std::size_t>({R, 32, R * per_row / 65536 + 1}));
+    const std::size_t nch = depthwise_backward_chunks(g);  // as depthwise_backward_weight's
     const std::size_t stride = round_up(taps * C, 16);
     const std::size_t B = std::clamp<std::size_t>(65536 / std::max<std::size_t>(rowlen, 1), 2, 16);
     const std::size_t cap = B + KH + 2, ring_size = round_up(cap * rowlen, 16);

@@ -19,8 +19,8 @@
 #include "typenet/core/error.hpp"
 #include "typenet/core/parameter.hpp"
 #include "typenet/core/tensor.hpp"
-#include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/channel_map.hpp"
+#include "typenet/kernels/elementwise.hpp"
 
 namespace typenet {
 
@@ -118,10 +118,11 @@ public:
         update_moving_averages();
     }
 
-    /// `forward_batch` for a z that is being produced: `produce(u0, u1)` writes units
-    /// [u0, u1) of z (`unit` rows each; see `kernels::produce_channel_mean_var`) and the
-    /// statistics are taken from each piece while it is in cache, instead of in a pass of
-    /// their own. With synchronised statistics, z is produced whole first.
+    /// `forward_batch` for a z that is being produced: `produce(u0, u1, out)` writes units
+    /// [u0, u1) of z (`unit` rows each) to `out` (see `kernels::produce_channel_mean_var`)
+    /// and the statistics are taken from each piece while it is in cache, instead of in a
+    /// pass of their own. With synchronised statistics, z is produced whole first. A null
+    /// `y` defers the activation (see `normalize`).
     template <class P>
     void forward_batch_produced(float* z, std::size_t rows, std::size_t unit, P&& produce, float* y,
                                 const float* residual, float lo, float hi) {
@@ -310,11 +311,11 @@ public:
     const std::vector<float>& batch_invstd() const noexcept { return invstd_; }
 
 private:
-    /// Two-pass mean and (biased) variance per channel, in fixed row chunks.
     /// With this process's batch statistics: y = clamp(z * k1 + k2 (+ residual)) with the
     /// vectorised kernels (not when y is null: the caller's consumer applies
     /// `activation_map` as it reads z), then the moving averages.
     void normalize(const float* z, std::size_t rows, float* y, const float* residual, float lo, float hi) {
+        if (!y && residual) throw config_error("BatchNormalization: a deferred activation cannot add a residual");
         const std::size_t C = channels();
         k1_.resize(C);
         k2_.resize(C);
@@ -326,7 +327,7 @@ private:
         // clamp's mask from z and these coefficients rather than read y.
         mask_from_z_ = !residual;
         if (!y) {
-            if (residual) throw config_error("BatchNormalization: a deferred activation cannot add a residual");
+            // Deferred: the consumer applies activation_map() as it reads z.
         } else if (!residual) {
             kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
         } else {
@@ -338,6 +339,7 @@ private:
         update_moving_averages();
     }
 
+    /// Two-pass mean and (biased) variance per channel, in fixed row chunks.
     void statistics(const float* z, std::size_t rows) {
         const std::size_t C = channels();
         if (!batchnorm_sync()) {
