@@ -289,6 +289,15 @@ inline void check_dw(const char* who, const ConvGeometry& g, std::initializer_li
         if (!p) throw shape_error(std::string(who) + ": null tensor pointer");
 }
 
+/// The kernel rotated by 180 degrees (`wf[kh-1-i][kw-1-j] = w[i][j]`): with it, the input
+/// gradient of a stride-1 depthwise convolution is a forward convolution of dy.
+inline void dw_flip_kernel(const ConvGeometry& g, const float* w, float* wf) noexcept {
+    const std::size_t C = g.c, KH = g.kh, KW = g.kw;
+    for (std::size_t i = 0; i < KH; ++i)
+        for (std::size_t j = 0; j < KW; ++j)
+            std::copy(w + (i * KW + j) * C, w + (i * KW + j + 1) * C, wf + ((KH - 1 - i) * KW + (KW - 1 - j)) * C);
+}
+
 /// For the gather form of the input gradient: per input column ix, the `ncols[ix]` (kernel
 /// column, output column) pairs whose window covers it, at `cols[ix * 2 * kw]`.
 inline void dw_gather_columns(const ConvGeometry& g, std::vector<std::uint32_t>& cols,
@@ -424,8 +433,7 @@ public:
         if (map) {
             if (!map->scale || !map->shift) throw shape_error("DepthwiseRows: input map without scale or shift");
             map_ = *map;
-            stage_rows_ = std::min(g.h, (group - 1) * g.sh + g.kh);
-            stage_size_ = detail::round_up(stage_rows_ * g.w * g.c, 16);
+            stage_size_ = detail::round_up(std::min(g.h, (group - 1) * g.sh + g.kh) * g.w * g.c, 16);
             stage_ = scratch(Slot::im2col, std::size_t(max_threads()) * stage_size_);
         } else {
             e_.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
@@ -464,7 +472,7 @@ private:
     detail::ChannelEpilogue e_;
     ChannelMap map_;
     float* stage_ = nullptr;
-    std::size_t stage_rows_ = 0, stage_size_ = 0;
+    std::size_t stage_size_ = 0;
 };
 
 /// Depthwise convolution input gradient: `dx = sum over the windows containing each
@@ -478,9 +486,7 @@ inline void depthwise_backward_input(const ConvGeometry& g, const float* dy, con
     if (g.sh == 1 && g.sw == 1) {
         // Stride 1: a forward depthwise convolution of dy with the flipped kernel.
         float* wf = scratch(Slot::dw_tmp, KH * KW * C);
-        for (std::size_t i = 0; i < KH; ++i)
-            for (std::size_t j = 0; j < KW; ++j)
-                std::copy(w + (i * KW + j) * C, w + (i * KW + j + 1) * C, wf + ((KH - 1 - i) * KW + (KW - 1 - j)) * C);
+        dw_flip_kernel(g, w, wf);
         ConvGeometry t{g.n, g.oh, g.ow, C, KH, KW, 1, 1, KH - 1 - g.pad_top, KW - 1 - g.pad_left, g.h, g.w};
         dw_forward_impl(t, dy, wf, dx, ChannelEpilogue(), T);
         return;
@@ -698,9 +704,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     ConvGeometry t{g.n, g.oh, g.ow, C, KH, KW, 1, 1, KH - 1 - g.pad_top, KW - 1 - g.pad_left, g.h, g.w};
     if (dx && s1) {
         wf = scratch(Slot::conv_tmp, taps * C);
-        for (std::size_t i = 0; i < KH; ++i)
-            for (std::size_t j = 0; j < KW; ++j)
-                std::copy(w + (i * KW + j) * C, w + (i * KW + j + 1) * C, wf + ((KH - 1 - i) * KW + (KW - 1 - j)) * C);
+        dw_flip_kernel(g, w, wf);
     }
     // Other strides: per input column, its (kernel column, output column) pairs.
     thread_local std::vector<std::uint32_t> cols, ncols;
@@ -723,7 +727,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                 const std::size_t img = r / g.oh, oy0 = r % g.oh;
                 const std::size_t oy1 = std::min(g.oh, oy0 + (cr.end - r));
                 r += oy1 - oy0;
-                std::size_t p_lo = 0, p_hi = 0;  // dy rows of this image held in the ring
+                std::size_t p_hi = 0;  // dy rows of this image up to p_hi have been produced
                 auto dyrow = [&](std::ptrdiff_t oy) -> const float* {
                     if (oy < 0 || oy >= std::ptrdiff_t(g.oh)) return zeros;
                     return ring + (std::size_t(oy) % cap) * rowlen;
@@ -747,10 +751,10 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                         d_lo = std::min(d_lo, lo);
                         d_hi = std::max(d_hi, hi);
                     }
-                    if (p_hi < d_lo || p_hi - p_lo == 0) p_lo = p_hi = d_lo;
-                    if (d_lo > p_lo) p_lo = d_lo;
+                    // Rows [d_lo, p_hi) are still in the ring (d_hi - d_lo <= cap); make the rest.
+                    p_hi = std::max(p_hi, d_lo);
                     if (d_hi > p_hi) {
-                        produce(std::max(p_hi, d_lo), d_hi);
+                        produce(p_hi, d_hi);
                         p_hi = d_hi;
                     }
                     if (pq) {

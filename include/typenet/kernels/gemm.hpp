@@ -382,6 +382,19 @@ inline void finish_row(const float* v, float* c, std::size_t row, std::size_t co
     }
 }
 
+/// The reduction of "each thread sums into its own copy": adds to row `acc` (copy 0's) the
+/// same row of copies 1 .. `copies - 1`, `copy_stride` floats apart, in copy order (so a
+/// given thread count always gives the same bits). `n` floats.
+inline void add_row_copies(float* acc, std::size_t copy_stride, int copies, std::size_t n) noexcept {
+    for (int s = 1; s < copies; ++s) {
+        const float* o = acc + static_cast<std::size_t>(s) * copy_stride;
+        std::size_t j = 0;
+        for (; j + simd_width <= n; j += simd_width)
+            (vfloat::load_unaligned(acc + j) + vfloat::load_unaligned(o + j)).store_unaligned(acc + j);
+        for (; j < n; ++j) acc[j] += o[j];
+    }
+}
+
 /// How a product is split between threads.
 struct GemmPlan {
     int threads = 1;
@@ -727,13 +740,7 @@ inline void gemm(Trans ta, Trans tb, std::size_t M, std::size_t N, std::size_t K
         const Range rr = split_range(M, static_cast<std::size_t>(nt), static_cast<std::size_t>(t));
         for (std::size_t i = rr.begin; i < rr.end; ++i) {
             float* acc = partial + i * ldp;  // thread 0's row, summed into in place
-            for (int s = 1; s < nt; ++s) {
-                const float* o = partial + static_cast<std::size_t>(s) * M * ldp + i * ldp;
-                std::size_t j = 0;
-                for (; j + simd_width <= N; j += simd_width)
-                    (vfloat::load_unaligned(acc + j) + vfloat::load_unaligned(o + j)).store_unaligned(acc + j);
-                for (; j < N; ++j) acc[j] += o[j];
-            }
+            add_row_copies(acc, M * ldp, nt, N);
             finish_row(acc, C + i * ldc, i, 0, N, ep, ldr);
         }
     });

@@ -150,13 +150,7 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
         const Range rr = split_range(Mw, std::size_t(nt), std::size_t(t));
         for (std::size_t i = rr.begin; i < rr.end; ++i) {
             float* acc = part + i * ldp;
-            for (int s = 1; s < nt; ++s) {
-                const float* o = part + std::size_t(s) * Mw * ldp + i * ldp;
-                std::size_t j = 0;
-                for (; j + simd_width <= Nw; j += simd_width)
-                    (vfloat::load_unaligned(acc + j) + vfloat::load_unaligned(o + j)).store_unaligned(acc + j);
-                for (; j < Nw; ++j) acc[j] += o[j];
-            }
+            add_row_copies(acc, Mw * ldp, nt, Nw);
             if (trans)
                 for (std::size_t j = 0; j < Nw; ++j) dw[j * cout + i] = acc[j];
             else
