@@ -118,6 +118,9 @@ TEST_CASE("depthwise_backward_produced: both gradients from produced rows, again
     gs.push_back(ConvGeometry::same(4, 28, 28, 24, 3, 3, 1, 1));  // several chunks, bands
     gs.push_back(ConvGeometry::same(3, 37, 30, 40, 3, 3, 2, 2));  // odd height, chunks across images
     gs.push_back(ConvGeometry::same(2, 112, 112, 16, 3, 3, 1, 1));  // bands of 16 rows
+    // Input gradients of 32 MB and more, stored non-temporally.
+    gs.push_back(ConvGeometry::same(2, 128, 128, 256, 3, 3, 1, 1));
+    gs.push_back(ConvGeometry::same(2, 128, 128, 256, 3, 3, 2, 2));
     double worst = 0;
     std::uint64_t seed = 3000;
     for (const auto& g : gs) {
@@ -142,8 +145,10 @@ TEST_CASE("depthwise_backward_produced: both gradients from produced rows, again
             for (int m : made) never += m == 0;
             INFO(describe(g) << ", " << threads << " thread(s)");
             CHECK(never == 0);  // rows at the edge of a band or chunk may be made twice, none never
+            // The weight gradient: long sums (n * oh * ow products), measured against their
+            // typical magnitude.
             worst = std::max({worst, naive::max_rel_error(dx.data(), rdx.data(), rdx.size()),
-                              naive::max_rel_error(dw.data(), rdw.data(), rdw.size())});
+                              naive::max_scaled_error(dw.data(), rdw.data(), rdw.size())});
             CHECK(std::memcmp(dx.data(), sdx.data(), dx.size() * sizeof(float)) == 0);
             CHECK(std::memcmp(dw.data(), sdw.data(), dw.size() * sizeof(float)) == 0);
             std::vector<float> only_dx(rdx.size(), 7.0f), only_dw(rdw.size(), 7.0f);
@@ -156,7 +161,7 @@ TEST_CASE("depthwise_backward_produced: both gradients from produced rows, again
     }
     typenet::set_num_threads(threads_before);
     MESSAGE("depthwise_backward_produced: max relative error " << worst);
-    CHECK(worst < 2e-5);
+    CHECK(worst < 5e-6);
 }
 
 TEST_CASE("depthwise kernels reading their input through a ChannelMap equal them on the mapped input") {

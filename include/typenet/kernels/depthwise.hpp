@@ -339,10 +339,17 @@ TYPENET_INLINE void dw_bwd_input_vec(const ConvGeometry& g, const float* const* 
     }
 }
 
+/// A vector of dx: non-temporal when `Stream` (full vectors of a large aligned output).
+template <bool Full, bool Stream>
+TYPENET_INLINE void dw_store(float* p, const vfloat& v, std::size_t n) noexcept {
+    if constexpr (Full && Stream) store_stream(p, v);
+    else stv<Full>(p, v, n);
+}
+
 /// Input gradient of one dx row for 3-wide kernels with column stride 2, one channel
 /// vector: walks the dy columns once; dy column ox feeds dx columns 2*ox - pl + {0,1,2},
 /// the third is carried into the next step. `NRW` contributing kernel rows.
-template <int NRW, bool Full>
+template <int NRW, bool Full, bool Stream>
 TYPENET_INLINE void dw_bwd_input_k3s2_vec(const ConvGeometry& g, const float* const* dyr, const std::size_t* ki,
                                           const float* wt, float* dxr, std::size_t c0, std::size_t n) noexcept {
     const std::size_t C = g.c;
@@ -365,32 +372,32 @@ TYPENET_INLINE void dw_bwd_input_k3s2_vec(const ConvGeometry& g, const float* co
             a1 = xsimd::fma(d, w1[q], a1);
             a2 = xsimd::fma(d, w2[q], a2);
         }
-        if (ix >= 0 && ix < Wd) stv<Full>(dxr + std::size_t(ix) * C + c0, a0, n);
-        if (ix + 1 >= 0 && ix + 1 < Wd) stv<Full>(dxr + std::size_t(ix + 1) * C + c0, a1, n);
+        if (ix >= 0 && ix < Wd) dw_store<Full, Stream>(dxr + std::size_t(ix) * C + c0, a0, n);
+        if (ix + 1 >= 0 && ix + 1 < Wd) dw_store<Full, Stream>(dxr + std::size_t(ix + 1) * C + c0, a1, n);
         carry = a2;
     }
-    if (ix >= 0 && ix < Wd) stv<Full>(dxr + std::size_t(ix) * C + c0, carry, n);
+    if (ix >= 0 && ix < Wd) dw_store<Full, Stream>(dxr + std::size_t(ix) * C + c0, carry, n);
     for (std::ptrdiff_t z = std::max<std::ptrdiff_t>(0, ix + 1); z < Wd; ++z)
-        stv<Full>(dxr + std::size_t(z) * C + c0, vfloat(0.0f), n);
+        dw_store<Full, Stream>(dxr + std::size_t(z) * C + c0, vfloat(0.0f), n);
 }
 
 /// One dx row of a 3-wide, column-stride-2 kernel with `nr` contributing rows.
-template <bool Full>
+template <bool Full, bool Stream = false>
 TYPENET_INLINE bool dw_bwd_input_k3s2(const ConvGeometry& g, const float* const* dyr, const std::size_t* ki,
                                       std::size_t nr, const float* wt, float* dxr, std::size_t c0,
                                       std::size_t n) noexcept {
     switch (nr) {
         case 0:
-            for (std::size_t ix = 0; ix < g.w; ++ix) stv<Full>(dxr + ix * g.c + c0, vfloat(0.0f), n);
+            for (std::size_t ix = 0; ix < g.w; ++ix) dw_store<Full, Stream>(dxr + ix * g.c + c0, vfloat(0.0f), n);
             return true;
         case 1:
-            dw_bwd_input_k3s2_vec<1, Full>(g, dyr, ki, wt, dxr, c0, n);
+            dw_bwd_input_k3s2_vec<1, Full, Stream>(g, dyr, ki, wt, dxr, c0, n);
             return true;
         case 2:
-            dw_bwd_input_k3s2_vec<2, Full>(g, dyr, ki, wt, dxr, c0, n);
+            dw_bwd_input_k3s2_vec<2, Full, Stream>(g, dyr, ki, wt, dxr, c0, n);
             return true;
         case 3:
-            dw_bwd_input_k3s2_vec<3, Full>(g, dyr, ki, wt, dxr, c0, n);
+            dw_bwd_input_k3s2_vec<3, Full, Stream>(g, dyr, ki, wt, dxr, c0, n);
             return true;
         default:
             return false;
@@ -713,7 +720,10 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     const std::uint32_t* np = ncols.data();
     const Interior in_w = interior(g.w, KW, g.sw, g.pad_left, g.ow);
     const Interior in_t = interior(t.w, KW, 1, t.pad_left, t.ow);
-    const ChannelEpilogue plain;
+    // A large input gradient is stored non-temporally: it is not read again before the
+    // next layer's pass over all of it, and the stores then skip reading its lines first.
+    ChannelEpilogue dx_ep;
+    dx_ep.stream = dx && use_streaming_stores(dx, C, g.n * g.h * g.w, C, false);
 
     run_parallel(T, [&](int th, int nt) {
         float* ring = rings + std::size_t(th) * ring_size;
@@ -801,8 +811,8 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                                 rows[i] = dyrow(std::ptrdiff_t(iy + i) - std::ptrdiff_t(t.pad_top));
                             float* yr[1] = {dxr};
                             const float* rr[1] = {nullptr};
-                            if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, plain, in_t);
-                            else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, plain, in_t);
+                            if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, dx_ep, in_t);
+                            else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, dx_ep, in_t);
                             continue;
                         }
                         const float* dyr[max_kernel];
@@ -818,7 +828,8 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                         std::size_t c0 = 0;
                         const bool k3s2 = KW == 3 && g.sw == 2;
                         for (; c0 + W <= C; c0 += W)
-                            if (!k3s2 || !dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W))
+                            if (!k3s2 || !(dx_ep.stream ? dw_bwd_input_k3s2<true, true>(g, dyr, ki, nr, w, dxr, c0, W)
+                                                        : dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W)))
                                 dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, W);
                         if (c0 < C && (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
                             dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
@@ -826,6 +837,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                 }
             }
         }
+        if (dx_ep.stream) stream_fence();
     });
     if (!dw) return;
     for (std::size_t k = 0; k < taps * C; ++k) {
