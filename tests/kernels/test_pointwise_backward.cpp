@@ -107,7 +107,7 @@ TEST_CASE("pointwise_backward: either gradient alone; dX independent of blocks a
     CHECK(std::memcmp(both.dx.data(), one.dx.data(), both.dx.size() * sizeof(float)) == 0);
 }
 
-TEST_CASE("pointwise_backward: no rows gives a zero weight gradient; a mismatched W^T is refused") {
+TEST_CASE("pointwise_backward: empty products give zeros; a mismatched W^T is refused") {
     std::vector<float> dw(6, 1.0f), w(6, 1.0f);
     auto never = [](std::size_t, std::size_t, float*, std::size_t) { FAIL("no rows to produce"); };
     pointwise_backward(0, 2, 3, nullptr, nullptr, never, dw.data(), nullptr);
@@ -117,6 +117,17 @@ TEST_CASE("pointwise_backward: no rows gives a zero weight gradient; a mismatche
     std::vector<float> dx(8);
     CHECK_THROWS_AS(pointwise_backward(4, 2, 3, w.data(), &wrong, never, nullptr, dx.data()), typenet::shape_error);
     CHECK_THROWS_AS(pointwise_backward(4, 2, 3, w.data(), nullptr, never, nullptr, dx.data()), typenet::shape_error);
+    // No output channels: dX = dY W^T is a sum of nothing.
+    std::fill(dx.begin(), dx.end(), 1.0f);
+    pointwise_backward(4, 2, 0, w.data(), nullptr, never, nullptr, dx.data());
+    for (float v : dx) CHECK(v == 0.0f);
+    // No rows: the batch-norm sums of dX are zero.
+    std::vector<double> sums(4, 1.0);
+    const float one[2] = {1.0f, 1.0f};
+    const ChannelMap map{one, one, 0.0f, 6.0f};
+    const DxBatchNormSums ds{one, one, sums.data()};
+    pointwise_backward(0, 2, 3, nullptr, nullptr, never, nullptr, dx.data(), 0, &map, &ds);
+    for (double v : sums) CHECK(v == 0.0);
 }
 
 TEST_CASE("GemmRows and pointwise_backward reading A / x through a ChannelMap equal them on the mapped matrix") {
@@ -162,6 +173,77 @@ TEST_CASE("GemmRows and pointwise_backward reading A / x through a ChannelMap eq
         naive::gemm(true, false, s.cin, s.cout, s.rows, xa.data(), s.cin, dy.data(), s.cout, dw_ref.data(), s.cout);
         pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw_got.data(), nullptr, 0, &map);
         CHECK(naive::max_scaled_error(dw_got.data(), dw_ref.data(), dw_ref.size()) < tol(s.rows));
+    }
+    typenet::set_num_threads(threads_before);
+}
+
+TEST_CASE("pointwise_backward takes the preceding batch norm's backward sums from dX") {
+    // dx_sums: sum g and sum g * (x - mean) * invstd over all rows, g = dX where the map's
+    // clamp passes; against double sums over the naive dX with the same (float fma) mask.
+    // dX itself must keep its bits (blocks staged, then copied; streamed when large).
+    const int threads_before = typenet::max_threads();
+    struct Shape {
+        std::size_t rows, cin, cout;
+    };
+    for (const Shape s : {Shape{1, 3, 5}, Shape{301, 24, 144}, Shape{515, 96, 24}, Shape{777, 160, 17},
+                          Shape{65536, 128, 24}}) {  // the last: dX of 32 MB, streamed out
+        const auto x = naive::random(s.rows * s.cin, 31 + s.rows), w = naive::random(s.cin * s.cout, 32),
+                   dy = naive::random(s.rows * s.cout, 33);
+        auto scale = naive::random(s.cin, 34), shift = naive::random(s.cin, 35), mean = naive::random(s.cin, 36),
+             invstd = naive::random(s.cin, 37);
+        for (auto& v : scale) v *= 8.0f;
+        for (auto& v : shift) v = 3.0f + 4.0f * v;
+        for (auto& v : invstd) v = 0.5f + std::fabs(v);
+        const ChannelMap map{scale.data(), shift.data(), 0.0f, 6.0f};
+        PackedMatrix wt;
+        wt.pack(Trans::Yes, s.cout, s.cin, w.data(), s.cout);
+        auto rows = [&](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
+            for (std::size_t i = r0; i < r1; ++i) std::memcpy(out + (i - r0) * ldo, dy.data() + i * s.cout, s.cout * 4);
+        };
+        std::vector<float> ref(s.rows * s.cin);
+        naive::gemm(false, true, s.rows, s.cin, s.cout, dy.data(), s.cout, w.data(), s.cout, ref.data(), s.cin);
+        std::vector<double> want(2 * s.cin, 0.0), mag(2 * s.cin, 0.0);
+        for (std::size_t r = 0; r < s.rows; ++r)
+            for (std::size_t j = 0; j < s.cin; ++j) {
+                const std::size_t i = r * s.cin + j;
+                const float v = std::fma(x[i], scale[j], shift[j]);
+                if (!(v > 0.0f && v < 6.0f)) continue;
+                const double g = ref[i], xh = (double(x[i]) - mean[j]) * invstd[j];
+                want[j] += g;
+                want[s.cin + j] += g * xh;
+                mag[j] += std::fabs(g);
+                mag[s.cin + j] += std::fabs(g * xh);
+            }
+        for (int threads : {1, 2}) {
+            typenet::set_num_threads(threads);
+            INFO("rows " << s.rows << " cin " << s.cin << " cout " << s.cout << " threads " << threads);
+            std::vector<float> dw_plain(s.cin * s.cout), dx_plain(x.size()), dw(dw_plain.size()), dx(x.size(), 1e30f);
+            std::vector<double> sums(2 * s.cin, 1e300);
+            const DxBatchNormSums ds{mean.data(), invstd.data(), sums.data()};
+            pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw_plain.data(), dx_plain.data(), 0, &map);
+            pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw.data(), dx.data(), 0, &map, &ds);
+            CHECK(std::memcmp(dx_plain.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(dw_plain.data(), dw.data(), dw.size() * sizeof(float)) == 0);
+            double worst = 0;
+            for (std::size_t k = 0; k < 2 * s.cin; ++k)
+                worst = std::max(worst, std::fabs(sums[k] - want[k]) / (mag[k] + 1e-30));
+            INFO("largest error relative to the sum of magnitudes: " << worst);
+            CHECK(worst < 1e-5);
+            // Without the weight gradient too (x still read for the sums).
+            std::vector<double> sums2(2 * s.cin, 1e300);
+            const DxBatchNormSums ds2{mean.data(), invstd.data(), sums2.data()};
+            pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, nullptr, dx.data(), 0, &map, &ds2);
+            CHECK(std::memcmp(dx_plain.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(sums.data(), sums2.data(), sums.size() * sizeof(double)) == 0);
+        }
+        // The sums need dX, the map and the statistics.
+        std::vector<double> sums(2 * s.cin);
+        const DxBatchNormSums ds{mean.data(), invstd.data(), sums.data()};
+        std::vector<float> dx(x.size());
+        CHECK_THROWS_AS(pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, nullptr, dx.data(), 0, nullptr, &ds),
+                        typenet::shape_error);
+        CHECK_THROWS_AS(pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, nullptr, nullptr, 0, &map, &ds),
+                        typenet::shape_error);
     }
     typenet::set_num_threads(threads_before);
 }

@@ -505,6 +505,34 @@ TEST_CASE("ConvBN 1x1 training backward equals a double-precision reference (ReL
     set_num_threads(threads_before);
 }
 
+TEST_CASE("ConvBN: batch-norm sums shared between layers are refused off the training path") {
+    // A 1x1 layer can take the previous layer's batch-norm sums from its input gradient
+    // (InvertedResidual's projection does, for the depthwise layer) only on the training
+    // path with a mapped input; a layer told its sums were given must have had them made.
+    Rng rng(5);
+    Tensor<4> x = random_tensor<4>({2, 5, 5, 16}, rng, -1, 1);
+    ConvBN<ReLU6> prev(detail::ConvSpec{16, 1, 1, Padding::Same, false}), cb(detail::ConvSpec{8, 1, 1, Padding::Same, false});
+    prev.build(shape_of(x), rng);
+    cb.build(shape_of(x), rng);
+    Tensor<4> y(cb.output_shape(shape_of(x))), dx(shape_of(x)), dy = random_tensor<4>(shape_of(y), rng);
+    Context infer;
+    cb.forward(x, y, infer);
+    prev.forward(x, dx, infer);
+    const kernels::DxBatchNormSums sums = prev.gradient_sums();
+    CHECK_THROWS_AS(cb.backward_raw(x.data(), shape_of(x), y.data(), dy.data(), dx.data(), infer, nullptr, &sums),
+                    config_error);
+    Context train;
+    train.training = true;
+    cb.forward(x, y, train);
+    CHECK_THROWS_AS(cb.backward_raw(x.data(), shape_of(x), y.data(), dy.data(), nullptr, train, nullptr, &sums),
+                    config_error);  // no input gradient to take them from
+    ConvBN<ReLU6> fresh(detail::ConvSpec{8, 1, 1, Padding::Same, false});
+    fresh.build(shape_of(x), rng);
+    fresh.forward(x, y, train);
+    CHECK_THROWS_AS(fresh.backward_raw(x.data(), shape_of(x), y.data(), dy.data(), dx.data(), train, nullptr, nullptr, true),
+                    config_error);  // nobody made its sums
+}
+
 namespace {
 // Batch-norm parameters that keep every ReLU6 input inside (0, 6), far from its kinks:
 // finite differences through a chain of kinks are meaningless, and the masks themselves

@@ -389,6 +389,15 @@ struct BatchNormInputGrad {
         }
     }
 
+    /// Quantity q of batch norm's backward sums at (row r, channels [j, j + n)): the
+    /// masked gradient g (q = 0) or g * x_hat with `x_hat = (x - mean) * invstd` (q = 1).
+    TYPENET_INLINE vfloat sum_term(std::size_t q, std::size_t r, std::size_t j, std::size_t n, const float* mean,
+                                   const float* invstd) const noexcept {
+        const vfloat d = grad(r, j, n);
+        if (q == 0) return d;
+        return d * ((detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n)) * detail::lanes(invstd + j, n));
+    }
+
     /// Rows [r0, r1) of dx, row r at `out + (r - r0) * ldo`; non-temporal stores when
     /// `stream` (then `out` is 64-byte aligned and `c`, `ldo` multiples of 16).
     void rows(std::size_t r0, std::size_t r1, float* out, std::size_t ldo, bool stream) const noexcept {
@@ -407,24 +416,51 @@ struct BatchNormInputGrad {
     }
 };
 
+/// Where a kernel that produces a batch norm's output gradient (`pointwise_backward`'s dX)
+/// puts that batch norm's two backward sums, taken while the gradient is in cache:
+/// `out[j] = sum g`, `out[c + j] = sum g * (x - mean) * invstd`, with x the batch norm's
+/// input and g the gradient masked by the clamp that follows it. They spare the batch
+/// norm's backward its own pass over g and x (`batchnorm_backward_map`'s `sums`).
+struct DxBatchNormSums {
+    const float* mean = nullptr;    ///< c batch means
+    const float* invstd = nullptr;  ///< c values of 1 / sqrt(var + eps)
+    double* out = nullptr;          ///< 2 * c sums, overwritten
+};
+
+/// Add batch norm's two backward sums over rows [r0, r1) of `map` (whose `x` and `dy` may
+/// point at any block of rows) to `out` (`out[j] += sum g`, `out[cpad + j] += sum g * x_hat`
+/// with `x_hat = (x - mean) * invstd` and `g` the output gradient masked as `From` says):
+/// the one formula of the sums pass of `batchnorm_backward_map` and of a producer of the
+/// output gradient that takes them while its rows are in cache (`pointwise_backward`).
+template <ClampMaskFrom From>
+void batchnorm_backward_sums(const BatchNormInputGrad<From>& map, const float* mean, const float* invstd,
+                             std::size_t r0, std::size_t r1, std::size_t cpad, double* out) {
+    detail::sum_rows<2>(r0, r1, map.c, cpad, out, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+        return map.sum_term(q, r, j, n, mean, invstd);
+    });
+}
+
 /// Training-mode batch norm's backward up to its input gradient: the two per-channel sums
 /// over all rows (`dbeta = sum g`, `dgamma = sum g * x_hat`, written when not null, with `g`
 /// the output gradient masked as `From` says) in one pass, and the map that turns rows of
 /// `dy` and `x` into rows of the input gradient (see `BatchNormInputGrad`). For callers that
 /// consume the input gradient block by block (`pointwise_backward`) instead of as a tensor.
+/// `sums`, when not null, are those two sums already taken (`sums[j]`, `sums[c + j]`, e.g.
+/// by the producer of `dy`), and the pass is skipped.
 template <ClampMaskFrom From>
 BatchNormInputGrad<From> batchnorm_backward_map(const float* x, const float* mean, const float* invstd,
                                                 const float* dy, std::size_t rows, std::size_t c, const float* gamma,
                                                 float* dgamma, float* dbeta, const float* y, const float* a,
-                                                const float* b_, float lo, float hi) {
+                                                const float* b_, float lo, float hi, const double* sums = nullptr) {
     BatchNormInputGrad<From> map{x, dy, y, a, b_, lo, hi, c, nullptr, nullptr, nullptr};
-    double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-    detail::channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = map.grad(r, j, n);
-        if (q == 0) return d;
-        const vfloat xh = (detail::lanes(x + r * c + j, n) - detail::lanes(mean + j, n)) * detail::lanes(invstd + j, n);
-        return d * xh;
-    });
+    const double* s = sums;
+    if (!s) {
+        double* t = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
+        detail::channel_reduce<2>(rows, c, t, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
+            return map.sum_term(q, r, j, n, mean, invstd);
+        });
+        s = t;
+    }
     if (dbeta)
         for (std::size_t j = 0; j < c; ++j) dbeta[j] = float(s[j]);
     if (dgamma)

@@ -26,6 +26,7 @@
 
 #include "typenet/core/error.hpp"
 #include "typenet/kernels/channel_map.hpp"
+#include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/parallel.hpp"
 #include "typenet/kernels/simd.hpp"
@@ -54,22 +55,34 @@ inline std::size_t pointwise_backward_block_rows(std::size_t cout) noexcept {
 /// layer's activation recomputed from its pre-normalisation tensor), a block at a time into
 /// a per-thread buffer.
 ///
+/// With `dx_sums` (needs `dx` and `xmap`), also the sums of `DxBatchNormSums`: each block of
+/// dX is summed with its rows of x while in cache (a dX large enough to be streamed is made
+/// a block at a time in a per-thread buffer, summed there, then streamed out). Each
+/// thread sums its blocks into its own copy, added in thread order (like dW: a given thread
+/// count gives the same bits).
+///
 /// Scratch: `Slot::fused` (the blocks), `Slot::partial` (the per-thread dW copies),
-/// `Slot::pack_b` (the edge panel of the in-place operand) and `Slot::im2col` (mapped x) of
-/// the calling thread; `dy_rows` may rely on any other slot.
+/// `Slot::pack_b` (the edge panel of the in-place operand), `Slot::im2col` (mapped x) and
+/// `Slot::stage` (blocks of dX and their sums) of the calling thread; `dy_rows` may rely
+/// on any other slot.
 template <class F>
 void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, const float* x, const PackedMatrix* wt,
                         F&& dy_rows, float* dw, float* dx, std::size_t block_rows = 0,
-                        const ChannelMap* xmap = nullptr) {
+                        const ChannelMap* xmap = nullptr, const DxBatchNormSums* dx_sums = nullptr) {
     using namespace detail;
     constexpr std::size_t MR = GemmShape::mr, NR = GemmShape::nr;
+    if (dx_sums && (!dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||
+                    !dx_sums->out))
+        throw shape_error("pointwise_backward: the sums of dX need dX, the input map, the statistics and an output");
     if (!dw && !dx) return;
-    if (cin == 0 || cout == 0) return;
-    if (rows == 0) {
+    if (cin == 0) return;
+    if (rows == 0 || cout == 0) {  // empty products: zeros
         if (dw) std::memset(dw, 0, cin * cout * sizeof(float));
+        if (dx) std::memset(dx, 0, rows * cin * sizeof(float));
+        if (dx_sums) std::fill(dx_sums->out, dx_sums->out + 2 * cin, 0.0);
         return;
     }
-    if (dw && !x) throw shape_error("pointwise_backward: x is null");
+    if ((dw || dx_sums) && !x) throw shape_error("pointwise_backward: x is null");
     if (dx && !wt) throw shape_error("pointwise_backward: packed W^T is null");
     if (dx && (wt->rows() != cout || wt->cols() != cin))
         throw shape_error("pointwise_backward: packed W^T is " + std::to_string(wt->rows()) + " x " +
@@ -86,8 +99,9 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
     const bool mapped = dw && xmap;
     if (mapped && (!xmap->scale || !xmap->shift))
         throw shape_error("pointwise_backward: input map without scale or shift");
-    // The mapped block of x shares the L2 budget with the block of dY.
-    if (mapped && !block_rows) R = std::max<std::size_t>(MR, std::min(R, 65536 / round_up(cin, 16)) / MR * MR);
+    // The mapped block of x (or the block of x and dX the sums read) shares the L2 budget
+    // with the block of dY.
+    if ((mapped || dx_sums) && !block_rows) R = std::max<std::size_t>(MR, std::min(R, 65536 / round_up(cin, 16)) / MR * MR);
     // Every thread gets at least one block.
     R = std::max<std::size_t>(1, std::min(R, round_up(ceil_div(rows, std::size_t(T)), MR)));
     const std::size_t blocks = ceil_div(rows, R);
@@ -100,6 +114,11 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
     const std::size_t xsize = round_up(R * cin, 16);
     float* xbuf = mapped ? scratch(Slot::im2col, std::size_t(T) * xsize) : nullptr;
     const bool stream_dx = dx && use_streaming_stores(dx, cin, rows, cin, false);
+    // Per thread: a block of dX (when streamed) and its two sums (in double).
+    const std::size_t cpad = round_up(cin, 16), dsize = (stream_dx ? round_up(R * cin, 16) : 0) + 4 * cpad;
+    float* dstage = dx_sums ? scratch(Slot::stage, std::size_t(T) * dsize) : nullptr;
+    BatchNormInputGrad<ClampMaskFrom::affine> gmap;
+    if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, cin};
     const std::size_t npw = ceil_div(Nw, NR);
 
     run_parallel(T, [&](int t, int nt) {
@@ -107,6 +126,9 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
         float* z = zbuf + std::size_t(t) * zsize;
         float* mine = dw ? part + std::size_t(t) * Mw * ldp : nullptr;
         float* edge = ebuf ? ebuf + std::size_t(t) * esize : nullptr;
+        float* dxb = dstage ? dstage + std::size_t(t) * dsize : nullptr;
+        double* my_sums = dxb ? reinterpret_cast<double*>(dxb + (dsize - 4 * cpad)) : nullptr;
+        if (my_sums) std::fill(my_sums, my_sums + 2 * cpad, 0.0);
         for (std::size_t blk = br.begin; blk < br.end; ++blk) {
             const std::size_t r0 = blk * R, r1 = std::min(rows, r0 + R), n = r1 - r0;
             dy_rows(r0, r1, z, ldz);
@@ -132,15 +154,38 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
                 gemm_region(P, bv, 0, Mw, 0, npw, 0, n, mine, ldp, false, blk > br.begin);
             }
             if (dx) {
-                const GemmProblem P{Trans::No, n, cin, cout, z, ldz, dx + r0 * cin, cin, Epilogue{}, stream_dx};
+                // With the sums, a streamed block is staged (summed in cache, then streamed
+                // out); a block stored normally is summed where it is, still in cache.
+                const bool staged = dx_sums && stream_dx;
+                float* out = staged ? dxb : dx + r0 * cin;
+                const GemmProblem P{Trans::No, n, cin, cout, z, ldz, out, cin, Epilogue{}, stream_dx && !staged};
                 BView bv;
                 bv.packed = wt->data();
                 bv.packed_rows = cout;
                 bv.layout = wt->layout();
                 gemm_region(P, bv, 0, n, 0, bv.layout.panels(), 0, cout, P.C, cin, true, false);
+                if (dx_sums) {
+                    BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;
+                    m.x = x + r0 * cin;
+                    m.dy = out;
+                    batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, n, cpad, my_sums);
+                    if (staged) stream_copy(dxb, dx + r0 * cin, n * cin);
+                }
             }
         }
         if (stream_dx) stream_fence();
+        if (dx_sums) {
+            TYPENET_OMP(barrier)
+            if (t == 0)
+                for (std::size_t k = 0; k < 2; ++k)
+                    for (std::size_t j = 0; j < cin; ++j) {
+                        double v = 0;
+                        for (int u = 0; u < nt; ++u)
+                            v += reinterpret_cast<const double*>(dstage + std::size_t(u) * dsize +
+                                                                 (dsize - 4 * cpad))[k * cpad + j];
+                        dx_sums->out[k * cin + j] = v;
+                    }
+        }
         if (!dw) return;
         if (br.begin == br.end)
             for (std::size_t i = 0; i < Mw; ++i) std::memset(mine + i * ldp, 0, Nw * sizeof(float));

@@ -122,6 +122,11 @@ inline bool use_streaming_stores(const float* y, std::size_t ld, std::size_t row
     return rows * ld * sizeof(float) >= threshold;
 }
 
+/// Copy `n` floats with non-temporal stores (`dst` 64-byte aligned, `n` a multiple of 16).
+inline void stream_copy(const float* src, float* dst, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; i += simd_width) store_stream(dst + i, vfloat::load_unaligned(src + i));
+}
+
 /// Hint that the cache line at `p` will be read soon (no-op off x86; never faults).
 TYPENET_INLINE void prefetch_l1(const void* p) noexcept {
 #if TYPENET_X86

@@ -171,20 +171,34 @@ public:
         return kernels::ChannelMap{k1_.data(), k2_.data(), lo, hi};
     }
 
+    /// Where the producer of this layer's output gradient puts batch norm's two backward
+    /// sums (`kernels::DxBatchNormSums`: the batch statistics of the last forward and room
+    /// for the sums), for `backward_batch_map(..., sums_given = true)`.
+    kernels::DxBatchNormSums gradient_sums() {
+        sums_.resize(2 * channels());
+        return kernels::DxBatchNormSums{mean_.data(), invstd_.data(), sums_.data()};
+    }
+
     /// `backward_batch` without writing dz: computes dgamma, dbeta (when `affine`) and calls
     /// `f(map)` with the `kernels::BatchNormInputGrad` that gives dz row by row, for a
     /// consumer that takes it block by block (`kernels::pointwise_backward`). The map is
     /// valid during the call. Requires `maps_input_gradient()`. With `clamp`, g is the
     /// gradient after a clamp to [lo, hi], whose mask comes from z when the forward allows
     /// it, else from the clamped output `y`.
+    ///
+    /// With `sums_given`, the two sums were taken by the producer of `g` into
+    /// `gradient_sums()` (with the mask from z: requires `clamp` and a forward that allows
+    /// it), and the pass over z and g is skipped.
     template <class F>
     void backward_batch_map(const float* z, const float* g, std::size_t rows, bool affine, bool clamp,
-                            const float* y, float lo, float hi, F&& f) {
+                            const float* y, float lo, float hi, F&& f, bool sums_given = false) {
         using kernels::ClampMaskFrom;
         if (!maps_input_gradient())
             throw config_error("BatchNormalization: the input gradient cannot be mapped with synchronised statistics");
         if (clamp && !mask_from_z_ && !y)
             throw config_error("BatchNormalization: the clamp's mask needs the forward's output");
+        if (sums_given && !(clamp && mask_from_z_ && sums_.size() == 2 * channels()))
+            throw config_error("BatchNormalization: backward sums given without a clamp mask from the forward");
         if (!clamp) y = nullptr;
         const std::size_t C = channels();
         float* dg = affine ? dgamma.data() : nullptr;
@@ -192,7 +206,8 @@ public:
         if (clamp && mask_from_z_)
             f(kernels::batchnorm_backward_map<ClampMaskFrom::affine>(z, mean_.data(), invstd_.data(), g, rows, C,
                                                                      gamma.data(), dg, db, nullptr, k1_.data(),
-                                                                     k2_.data(), lo, hi));
+                                                                     k2_.data(), lo, hi,
+                                                                     sums_given ? sums_.data() : nullptr));
         else if (y)
             f(kernels::batchnorm_backward_map<ClampMaskFrom::output>(z, mean_.data(), invstd_.data(), g, rows, C,
                                                                      gamma.data(), dg, db, y, nullptr, nullptr, lo,
@@ -396,6 +411,7 @@ private:
     std::vector<float> mean_, invstd_, batch_var_, k1_, k2_, k3_;
     bool mask_from_z_ = false;  ///< the last forward_batch computed y = clamp(z * k1_ + k2_)
     std::vector<double> sum_g_, sum_gx_, both_;
+    std::vector<double> sums_;  ///< backward sums taken by the gradient's producer (gradient_sums)
     double total_rows_ = 1.0;  ///< rows of the (global) batch of the last training forward
     std::vector<float> partial_;  ///< per-chunk partial sums, reused (grows once)
 };

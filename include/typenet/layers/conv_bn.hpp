@@ -145,17 +145,28 @@ public:
     /// Backward on raw buffers, after `forward_raw` on the same input (and `xmap`). `y` is
     /// the forward's output (null when it was deferred), `dy` its gradient; writes `dx` when
     /// not null.
+    ///
+    /// Chained ConvBNs (`InvertedResidual`) with deferred activations can share a pass: a
+    /// 1x1 layer given `dx_sums` (the previous layer's `gradient_sums()`, with `xmap` its
+    /// `activation_map()`) takes that layer's batch-norm backward sums from dx as it makes
+    /// it; the previous layer's backward then runs with `sums_given`.
     void backward_raw(const float* x, const Shape<4>& in, const float* y, const float* dy, float* dx,
-                      const Context& ctx, const kernels::ChannelMap* xmap = nullptr) {
+                      const Context& ctx, const kernels::ChannelMap* xmap = nullptr,
+                      const kernels::DxBatchNormSums* dx_sums = nullptr, bool sums_given = false) {
         const auto g = op_.geometry(in, "ConvBN");
         const std::size_t rows = g.n * g.oh * g.ow, C = op_.out_channels();
         // Gradient before the activation. With batch statistics, batch norm's backward
         // masks it itself, in the same passes over memory.
         const float* gp = dy;
         const bool fused_mask = std::is_same_v<Act, ReLU6> && path_ == Path::batch && detail::BatchNormCore::fuses_clamp_mask();
-        if ((xmap || !y) && !(path_ == Path::batch && (op_.pointwise() || op_.spec.depthwise) &&
-                              detail::BatchNormCore::maps_input_gradient()))
+        // Batch norm's input gradient consumed as it is made (never a tensor).
+        const bool mapped_path = path_ == Path::batch && (op_.pointwise() || op_.spec.depthwise) &&
+                                 detail::BatchNormCore::maps_input_gradient();
+        if ((xmap || !y) && !mapped_path)
             throw config_error("ConvBN: backward of a deferred activation needs its training path");
+        if ((dx_sums && !(mapped_path && op_.pointwise() && dx && xmap)) || (sums_given && !mapped_path))
+            throw config_error("ConvBN: batch-norm sums shared between layers need the training path of chained "
+                               "1x1 / depthwise layers");
         if (std::is_same_v<Act, ReLU6> && !fused_mask) {
             float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
@@ -168,7 +179,7 @@ public:
                 scale_kernel_gradient();
             }
             if (dx) op_.backward_input(g, gp, folded_.data(), dx);
-        } else if (path_ == Path::batch && op_.pointwise() && detail::BatchNormCore::maps_input_gradient()) {
+        } else if (mapped_path && op_.pointwise()) {
             // Batch norm's input gradient made in L2-sized row blocks and consumed there by
             // both products of the 1x1 convolution: it is never written to memory.
             const bool affine = ctx.trainable && bn_.affine_trainable();
@@ -179,9 +190,9 @@ public:
                     [&map](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
                         map.rows(r0, r1, out, ldo, false);
                     },
-                    train_conv ? op_.dkernel.data() : nullptr, dx, 0, xmap);
-            });
-        } else if (path_ == Path::batch && op_.spec.depthwise && detail::BatchNormCore::maps_input_gradient()) {
+                    train_conv ? op_.dkernel.data() : nullptr, dx, 0, xmap, dx_sums);
+            }, sums_given);
+        } else if (mapped_path) {
             // The same for a depthwise convolution: rows of the gradient made a band at a
             // time, both convolution gradients taken from there.
             const bool affine = ctx.trainable && bn_.affine_trainable();
@@ -193,7 +204,7 @@ public:
                         map.rows(r0 * ow, r1 * ow, out, C, false);
                     },
                     train_conv ? op_.dkernel.data() : nullptr, dx, xmap);
-            });
+            }, sums_given);
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
@@ -263,6 +274,9 @@ public:
     /// that turns it into the activation (batch norm with the batch statistics + the clamp).
     const float* pre_activation() const noexcept { return z_.data(); }
     kernels::ChannelMap activation_map() const noexcept { return bn_.activation_map(lo, hi); }
+    /// After such a forward, for the next layer's `backward_raw(..., dx_sums)`: where it puts
+    /// this layer's batch-norm backward sums (see `backward_raw`).
+    kernels::DxBatchNormSums gradient_sums() { return bn_.gradient_sums(); }
 
     /// Will a pass with `ctx` use the folded form (moving statistics folded into the weights)?
     bool folded_for(const Context& ctx) const { return path_for(ctx) == Path::folded; }

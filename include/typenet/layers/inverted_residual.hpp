@@ -127,15 +127,19 @@ public:
         // shared scratch slots when there is one (ConvBN's own backward uses the other two).
         float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
         if (deferred_) {
+            // The projection also takes the depthwise batch norm's backward sums from the
+            // gradient it makes, while each block of it is in cache.
             const kernels::ChannelMap dmap = depthwise_.activation_map();
-            project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap);
+            const kernels::DxBatchNormSums dsums = depthwise_.gradient_sums();
+            project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
             if constexpr (has_expand) {
                 float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
                 const kernels::ChannelMap emap = expand_.activation_map();
-                depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, ge, ctx, &emap);
+                depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, ge, ctx, &emap, nullptr, true);
                 expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx);
             } else {
-                depthwise_.backward_raw(x.data(), e, nullptr, gd, dx ? dx->data() : nullptr, ctx);
+                depthwise_.backward_raw(x.data(), e, nullptr, gd, dx ? dx->data() : nullptr, ctx, nullptr, nullptr,
+                                        true);
             }
             if (dx && residual()) add_skip_gradient(dy, *dx);
             return;
