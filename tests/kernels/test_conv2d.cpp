@@ -107,6 +107,48 @@ TEST_CASE("conv2d_backward_weight matches the naive loop") {
     }
 }
 
+TEST_CASE("conv2d_backward_weight_produced: rows made on demand, the stored form's bits") {
+    // The output gradient handed out a row at a time by a producer that copies the row
+    // asked for and counts it: every row made exactly once, the weight gradient equal to the
+    // stored form's bit for bit (same per-row code on the same values), with and without the
+    // input map, on 1 and 2 threads; a convolution that is not on the direct kernel is refused.
+    const int threads_before = typenet::max_threads();
+    const InputMap m{2.0f, -1.0f};
+    std::uint64_t seed = 700;
+    std::size_t tried = 0;
+    for (const auto& [g, cout] : cases()) {
+        if (!conv_direct_eligible(g, cout)) continue;
+        ++tried;
+        const std::size_t K = g.kh * g.kw * g.c, rowlen = g.ow * cout;
+        auto x = naive::random(g.input_size(), seed++), dy = naive::random(g.output_pixels() * cout, seed++);
+        for (int threads : {1, 2})
+            for (const InputMap& map : {InputMap{}, m}) {
+                typenet::set_num_threads(threads);
+                std::vector<float> want(K * cout), got(K * cout, 5.0f);
+                conv2d_backward_weight(g, cout, x.data(), dy.data(), want.data(), false, map);
+                std::vector<int> made(g.n * g.oh, 0);
+                conv2d_backward_weight_produced(
+                    g, cout, x.data(),
+                    [&](std::size_t r, float* out) {
+                        ++made[r];
+                        std::memcpy(out, dy.data() + r * rowlen, rowlen * sizeof(float));
+                    },
+                    got.data(), map);
+                std::size_t wrong = 0;
+                for (int v : made) wrong += v != 1;
+                INFO(g.to_string() << " cout " << cout << ", " << threads << " thread(s)");
+                CHECK(wrong == 0);
+                CHECK(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) == 0);
+            }
+    }
+    CHECK(tried >= 2);  // on every vector width (SSE2: at most 16 output channels)
+    typenet::set_num_threads(threads_before);
+    const ConvGeometry wide = ConvGeometry::same(1, 8, 8, 16, 3, 3, 1, 1);  // 16 input channels: im2col
+    std::vector<float> x(wide.input_size()), dw(9 * 16 * 8);
+    auto never = [](std::size_t, float*) { FAIL("no row to make"); };
+    CHECK_THROWS_AS(conv2d_backward_weight_produced(wide, 8, x.data(), never, dw.data()), typenet::shape_error);
+}
+
 TEST_CASE("conv2d with an input map equals the convolution of the mapped input") {
     // x * 2 - 1 read inside the convolution (MobileNetV2's rescaling) against the naive
     // convolution of the rescaled input: the padding must stay zero after the map.

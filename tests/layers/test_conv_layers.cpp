@@ -341,6 +341,44 @@ TEST_CASE("Conv2DBN with an input map equals the rescaling followed by the convo
     CHECK_THROWS_AS(bad.build({1, 4, 4, 3}, rng), config_error);
 }
 
+TEST_CASE("Conv2DBN as a first layer (no input gradient) gives the gradients of the full backward") {
+    // Without an input gradient a training backward on the direct kernel takes batch norm's
+    // input gradient a row at a time (never a tensor); its weight and batch-norm gradients
+    // must equal those of the backward that also computes dx (which writes that tensor).
+    for (int threads : {1, 2}) {
+        const int threads_before = max_threads();
+        set_num_threads(threads);
+        Rng rng(17);
+        Conv2DBN<32, 3, 2, ReLU6, 2.0f, -1.0f> a, b;
+        Tensor<4> x = random_tensor<4>({3, 14, 13, 3}, rng, 0, 1);
+        a.build(shape_of(x), rng);
+        b.build(shape_of(x), rng);
+        a.kernel() = b.kernel();
+        Context ctx;
+        ctx.training = true;
+        Tensor<4> ya(a.output_shape(shape_of(x))), yb(shape_of(ya)), dx(shape_of(x));
+        a.forward(x, ya, ctx);
+        b.forward(x, yb, ctx);
+        const Tensor<4> dy = random_tensor<4>(shape_of(ya), rng, -1, 1);
+        a.backward(x, ya, dy, nullptr, ctx);
+        b.backward(x, yb, dy, &dx, ctx);
+        std::vector<ParamRef> pa, pb;
+        a.visit_parameters([&](ParamRef& p) { pa.push_back(p); });
+        b.visit_parameters([&](ParamRef& p) { pb.push_back(p); });
+        REQUIRE(pa.size() == 3);
+        for (std::size_t i = 0; i < pa.size(); ++i) {
+            double worst = 0, scale = 0;
+            for (std::size_t j = 0; j < pb[i].size; ++j) scale = std::max(scale, double(std::fabs(pb[i].grad[j])));
+            for (std::size_t j = 0; j < pa[i].size; ++j)
+                worst = std::max(worst, double(std::fabs(pa[i].grad[j] - pb[i].grad[j])));
+            INFO(pa[i].name << ", " << threads << " thread(s): largest difference " << worst << " of " << scale);
+            CHECK(scale > 0);
+            CHECK(worst <= 1e-5 * scale);
+        }
+        set_num_threads(threads_before);
+    }
+}
+
 TEST_CASE("ConvBN: gradient checks in the batch-statistics, moving and folded (frozen BN) paths") {
     Rng rng(7);
     GradientCheckOptions o;

@@ -273,4 +273,30 @@ inline void conv2d_backward_weight(const ConvGeometry& g, std::size_t cout, cons
     });
 }
 
+/// `conv2d_backward_weight` (overwriting `dw`) of a convolution that runs the direct kernel
+/// (`conv_direct_eligible`: the stem), from an output gradient *produced* a row at a time
+/// instead of read from memory: `dy_row(r, out)` writes output row r (image * oh + oy:
+/// ow x cout floats) to `out`, on the calling thread. In a training step
+/// the row is batch norm's input gradient (`BatchNormInputGrad::rows`), made in cache and
+/// used at once, never written to memory. The same per-row code on the same values as the
+/// stored form: the same bits. Scratch: `Slot::stage` (one row per thread), as well as
+/// the stored form's `Slot::partial` and `Slot::im2col`; `dy_row` may rely on any other slot.
+template <class F>
+void conv2d_backward_weight_produced(const ConvGeometry& g, std::size_t cout, const float* x, F&& dy_row, float* dw,
+                                     const InputMap& m = {}) {
+    detail::check_conv("conv2d_backward_weight_produced", g, cout, {x, dw});
+    if (!conv_direct_eligible(g, cout))
+        throw shape_error("conv2d_backward_weight_produced: not a direct-kernel convolution");
+    auto produced = [&dy_row](std::size_t r, float* buf) -> const float* {
+        dy_row(r, buf);
+        return buf;
+    };
+    switch (detail::ceil_div(cout, simd_width)) {
+        case 1: return detail::conv_direct_backward_weight_nv<1>(g, cout, x, produced, dw, false, m, true);
+        case 2: return detail::conv_direct_backward_weight_nv<2>(g, cout, x, produced, dw, false, m, true);
+        case 3: return detail::conv_direct_backward_weight_nv<3>(g, cout, x, produced, dw, false, m, true);
+        default: return detail::conv_direct_backward_weight_nv<4>(g, cout, x, produced, dw, false, m, true);
+    }
+}
+
 }  // namespace typenet::kernels

@@ -233,10 +233,12 @@ TYPENET_INLINE void direct_grad_tile(const float* const (&src)[KB], std::size_t 
     }
 }
 
-/// Weight gradient over all output rows, `NV` vectors of output channels.
-template <std::size_t NV>
-void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy,
-                                    float* dw, bool accumulate, const InputMap& m) {
+/// Weight gradient over all output rows, `NV` vectors of output channels. Output-gradient
+/// row r (image * oh + oy) comes from `dy_row(r, buf)`, which returns a pointer to it
+/// (stored: into dy; produced: written to `buf`, the thread's `ow * cout` floats).
+template <std::size_t NV, class DyRow>
+void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, const float* x, DyRow&& dy_row,
+                                    float* dw, bool accumulate, const InputMap& m, bool produced) {
     constexpr std::size_t W = simd_width, KB = direct_block<NV>;
     const std::size_t K = g.kh * g.kw * g.c, kwc = g.kw * g.c, ldp = NV * W;
     const std::size_t slab_w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + g.kw);
@@ -251,15 +253,18 @@ void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, con
     float* slabs = scratch(Slot::im2col, std::size_t(T) * ring + zrow);
     float* zero = slabs + std::size_t(T) * ring;
     std::fill(zero, zero + zrow, 0.0f);
+    const std::size_t rowbuf = round_up(g.ow * cout, 16);
+    float* dybufs = produced ? scratch(Slot::stage, std::size_t(T) * rowbuf) : nullptr;
     run_parallel(T, [&](int t, int nt) {
         float* mine = partial + std::size_t(t) * psize;
         std::fill(mine, mine + psize, 0.0f);
         const Range rr = split_range(rows, std::size_t(nt), std::size_t(t));
         SlabRing slab(g, slab_w, slabs + std::size_t(t) * ring, zero);
         const float* srows[SlabRing::max_rows];
+        float* dybuf = dybufs ? dybufs + std::size_t(t) * rowbuf : nullptr;
         for (std::size_t r = rr.begin; r < rr.end; ++r) {
             slab.rows_for(x, r / g.oh, r % g.oh, m, srows);
-            const float* dyr = dy + r * g.ow * cout;
+            const float* dyr = dy_row(r, dybuf);
             for (std::size_t q = 0; q < chunks; ++q) {
                 // Window values q*KB ..; values past K read the zero row and are never stored.
                 const float* src[KB];
@@ -307,11 +312,13 @@ inline void conv_direct_forward(const ConvGeometry& g, std::size_t cout, const f
 /// `conv_direct_eligible`.
 inline void conv_direct_backward_weight(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy,
                                         float* dw, bool accumulate = false, const InputMap& m = {}) {
+    const std::size_t rowlen = g.ow * cout;
+    auto stored = [dy, rowlen](std::size_t r, float*) { return dy + r * rowlen; };
     switch (detail::ceil_div(cout, simd_width)) {
-        case 1: return detail::conv_direct_backward_weight_nv<1>(g, cout, x, dy, dw, accumulate, m);
-        case 2: return detail::conv_direct_backward_weight_nv<2>(g, cout, x, dy, dw, accumulate, m);
-        case 3: return detail::conv_direct_backward_weight_nv<3>(g, cout, x, dy, dw, accumulate, m);
-        default: return detail::conv_direct_backward_weight_nv<4>(g, cout, x, dy, dw, accumulate, m);
+        case 1: return detail::conv_direct_backward_weight_nv<1>(g, cout, x, stored, dw, accumulate, m, false);
+        case 2: return detail::conv_direct_backward_weight_nv<2>(g, cout, x, stored, dw, accumulate, m, false);
+        case 3: return detail::conv_direct_backward_weight_nv<3>(g, cout, x, stored, dw, accumulate, m, false);
+        default: return detail::conv_direct_backward_weight_nv<4>(g, cout, x, stored, dw, accumulate, m, false);
     }
 }
 

@@ -205,6 +205,17 @@ public:
                     },
                     train_conv ? op_.dkernel.data() : nullptr, dx, xmap);
             }, sums_given);
+        } else if (path_ == Path::batch && detail::BatchNormCore::maps_input_gradient() && !dx && train_conv &&
+                   !op_.spec.depthwise && !op_.pointwise() && kernels::conv_direct_eligible(g, C)) {
+            // A network's first layer (MobileNetV2's stem): no input gradient, and the weight
+            // gradient on the direct kernel takes batch norm's input gradient a row at a time.
+            const bool affine = ctx.trainable && bn_.affine_trainable();
+            bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
+                const std::size_t ow = g.ow;
+                kernels::conv2d_backward_weight_produced(
+                    g, C, x, [&map, ow, C](std::size_t r, float* out) { map.rows(r * ow, (r + 1) * ow, out, C, false); },
+                    op_.dkernel.data(), op_.spec.input);
+            });
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
             const bool affine = ctx.trainable && bn_.affine_trainable();
