@@ -3,6 +3,7 @@
 // cross-checked there against PyTorch's optimizers).
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "typenet/typenet.hpp"
@@ -32,17 +33,44 @@ void run_and_compare(O opt, const double* expected, double tol) {
     for (int i = 0; i < 4; ++i) CHECK(w[i] == doctest::Approx(expected[i]).epsilon(0).scale(1).epsilon(tol));
     CHECK(frozen[0] == 1.0f);  // not trainable: untouched
 }
+
+// The same problem tiled over a tensor large enough to be updated by several threads:
+// every copy must reach the reference values.
+template <class O>
+void run_tiled(O opt, const double* expected, double tol) {
+    const int threads_before = max_threads();
+    set_num_threads(2);
+    const std::size_t copies = 100000, n = 4 * copies;
+    const float c[] = {1.0f, 2.0f, 0.5f, 3.0f}, d[] = {0.1f, -0.2f, 0.3f, 1.0f}, w0[] = {0.5f, -1.0f, 2.0f, 0.0f};
+    std::vector<float> w(n), g(n);
+    for (std::size_t i = 0; i < n; ++i) w[i] = w0[i % 4];
+    ParamRef p{"w", w.data(), g.data(), n, {n}};
+    std::vector<ParamRef> params = {p};
+    for (int s = 0; s < 5; ++s) {
+        for (std::size_t i = 0; i < n; ++i) g[i] = c[i % 4] * w[i] + d[i % 4];
+        opt.step(params);
+    }
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) wrong += !(std::abs(w[i] - expected[i % 4]) <= tol);
+    CHECK(wrong == 0);
+    set_num_threads(threads_before);
+}
 }  // namespace
 
 TEST_CASE("SGD: plain, momentum, Nesterov") {
     run_and_compare(SGD(0.1f), sgd_plain, 1e-5);
     run_and_compare(SGD(0.1f, 0.9f), sgd_momentum, 1e-5);
     run_and_compare(SGD(0.1f, 0.9f, true), sgd_nesterov, 1e-5);
+    run_tiled(SGD(0.1f), sgd_plain, 1e-5);
+    run_tiled(SGD(0.1f, 0.9f), sgd_momentum, 1e-5);
+    run_tiled(SGD(0.1f, 0.9f, true), sgd_nesterov, 1e-5);
 }
 
 TEST_CASE("Adam and AdamW") {
     run_and_compare(Adam(0.1f), adam, 1e-5);
     run_and_compare(AdamW(0.1f, 0.05f), adamw, 1e-5);
+    run_tiled(Adam(0.1f), adam, 1e-5);
+    run_tiled(AdamW(0.1f, 0.05f), adamw, 1e-5);
     Adam defaults;
     CHECK(defaults.learning_rate() == 1e-3f);
     CHECK(defaults.beta_1() == 0.9f);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "typenet/kernels/parallel.hpp"
 #include "typenet/optimizers/optimizer.hpp"
 
 namespace typenet {
@@ -52,13 +53,17 @@ public:
         const float b1 = b1_, b2 = b2_, eps = eps_, decay = lr * wd_;
         float* m = s.m.data();
         float* v = s.v.data();
-        for (std::size_t i = 0; i < n; ++i) {
-            const float gi = g[i] * gscale;
-            if (decay != 0.0f) w[i] -= decay * w[i];
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
-        }
+        // Elementwise, so split over threads for the large tensors (the same values on any
+        // thread count); it streams four arrays, bound by memory.
+        kernels::parallel_ranges(kernels::threads_for(double(n), 65536.0), n, [&](std::size_t i0, std::size_t i1) {
+            for (std::size_t i = i0; i < i1; ++i) {
+                const float gi = g[i] * gscale;
+                if (decay != 0.0f) w[i] -= decay * w[i];
+                m[i] = b1 * m[i] + (1.0f - b1) * gi;
+                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+                w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
+            }
+        });
     }
 
 private:
