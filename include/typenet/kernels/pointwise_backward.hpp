@@ -114,9 +114,12 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
     const std::size_t xsize = round_up(R * cin, 16);
     float* xbuf = mapped ? scratch(Slot::im2col, std::size_t(T) * xsize) : nullptr;
     const bool stream_dx = dx && use_streaming_stores(dx, cin, rows, cin, false);
-    // Per thread: a block of dX (when streamed) and its two sums (in double).
-    const std::size_t cpad = round_up(cin, 16), dsize = (stream_dx ? round_up(R * cin, 16) : 0) + 4 * cpad;
+    // Per thread: its two sums (in double), then, when dX is streamed, a block of dX (made
+    // there, summed in cache, then streamed out; a dX stored normally is summed in place).
+    const std::size_t cpad = round_up(cin, 16), ssize = 4 * cpad;
+    const std::size_t dsize = ssize + (stream_dx ? round_up(R * cin, 16) : 0);
     float* dstage = dx_sums ? scratch(Slot::stage, std::size_t(T) * dsize) : nullptr;
+    auto sums_of = [dstage, dsize](int u) { return reinterpret_cast<double*>(dstage + std::size_t(u) * dsize); };
     BatchNormInputGrad<ClampMaskFrom::affine> gmap;
     if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, cin};
     const std::size_t npw = ceil_div(Nw, NR);
@@ -126,8 +129,8 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
         float* z = zbuf + std::size_t(t) * zsize;
         float* mine = dw ? part + std::size_t(t) * Mw * ldp : nullptr;
         float* edge = ebuf ? ebuf + std::size_t(t) * esize : nullptr;
-        float* dxb = dstage ? dstage + std::size_t(t) * dsize : nullptr;
-        double* my_sums = dxb ? reinterpret_cast<double*>(dxb + (dsize - 4 * cpad)) : nullptr;
+        double* my_sums = dx_sums ? sums_of(t) : nullptr;
+        float* staged = dx_sums && stream_dx ? dstage + std::size_t(t) * dsize + ssize : nullptr;
         if (my_sums) std::fill(my_sums, my_sums + 2 * cpad, 0.0);
         for (std::size_t blk = br.begin; blk < br.end; ++blk) {
             const std::size_t r0 = blk * R, r1 = std::min(rows, r0 + R), n = r1 - r0;
@@ -154,10 +157,7 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
                 gemm_region(P, bv, 0, Mw, 0, npw, 0, n, mine, ldp, false, blk > br.begin);
             }
             if (dx) {
-                // With the sums, a streamed block is staged (summed in cache, then streamed
-                // out); a block stored normally is summed where it is, still in cache.
-                const bool staged = dx_sums && stream_dx;
-                float* out = staged ? dxb : dx + r0 * cin;
+                float* out = staged ? staged : dx + r0 * cin;
                 const GemmProblem P{Trans::No, n, cin, cout, z, ldz, out, cin, Epilogue{}, stream_dx && !staged};
                 BView bv;
                 bv.packed = wt->data();
@@ -169,7 +169,7 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
                     m.x = x + r0 * cin;
                     m.dy = out;
                     batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, n, cpad, my_sums);
-                    if (staged) stream_copy(dxb, dx + r0 * cin, n * cin);
+                    if (staged) stream_copy(staged, dx + r0 * cin, n * cin);
                 }
             }
         }
@@ -180,9 +180,7 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
                 for (std::size_t k = 0; k < 2; ++k)
                     for (std::size_t j = 0; j < cin; ++j) {
                         double v = 0;
-                        for (int u = 0; u < nt; ++u)
-                            v += reinterpret_cast<const double*>(dstage + std::size_t(u) * dsize +
-                                                                 (dsize - 4 * cpad))[k * cpad + j];
+                        for (int u = 0; u < nt; ++u) v += sums_of(u)[k * cpad + j];
                         dx_sums->out[k * cin + j] = v;
                     }
         }

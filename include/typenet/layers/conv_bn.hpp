@@ -159,9 +159,10 @@ public:
         // masks it itself, in the same passes over memory.
         const float* gp = dy;
         const bool fused_mask = std::is_same_v<Act, ReLU6> && path_ == Path::batch && detail::BatchNormCore::fuses_clamp_mask();
-        // Batch norm's input gradient consumed as it is made (never a tensor).
-        const bool mapped_path = path_ == Path::batch && (op_.pointwise() || op_.spec.depthwise) &&
-                                 detail::BatchNormCore::maps_input_gradient();
+        // Batch norm's input gradient consumed as it is made (never a tensor): by the 1x1 and
+        // depthwise kernels, and by a first layer's weight gradient on the direct kernel.
+        const bool batch_mapped = path_ == Path::batch && detail::BatchNormCore::maps_input_gradient();
+        const bool mapped_path = batch_mapped && (op_.pointwise() || op_.spec.depthwise);
         if ((xmap || !y) && !mapped_path)
             throw config_error("ConvBN: backward of a deferred activation needs its training path");
         if ((dx_sums && !(mapped_path && op_.pointwise() && dx && xmap)) || (sums_given && !mapped_path))
@@ -173,6 +174,7 @@ public:
             gp = gb;
         }
         const bool train_conv = ctx.trainable;
+        const bool affine = ctx.trainable && bn_.affine_trainable();  // gamma and beta get gradients
         if (path_ == Path::folded) {
             if (train_conv) {
                 op_.backward_weight(g, x, gp, op_.dkernel.data());
@@ -182,7 +184,6 @@ public:
         } else if (mapped_path && op_.pointwise()) {
             // Batch norm's input gradient made in L2-sized row blocks and consumed there by
             // both products of the 1x1 convolution: it is never written to memory.
-            const bool affine = ctx.trainable && bn_.affine_trainable();
             if (dx) train_pack_.pack(kernels::Trans::Yes, C, g.c, op_.kernel.data(), C);
             bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
                 kernels::pointwise_backward(
@@ -195,7 +196,6 @@ public:
         } else if (mapped_path) {
             // The same for a depthwise convolution: rows of the gradient made a band at a
             // time, both convolution gradients taken from there.
-            const bool affine = ctx.trainable && bn_.affine_trainable();
             bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
                 const std::size_t ow = g.ow;
                 kernels::depthwise_backward_produced(
@@ -205,11 +205,9 @@ public:
                     },
                     train_conv ? op_.dkernel.data() : nullptr, dx, xmap);
             }, sums_given);
-        } else if (path_ == Path::batch && detail::BatchNormCore::maps_input_gradient() && !dx && train_conv &&
-                   !op_.spec.depthwise && !op_.pointwise() && kernels::conv_direct_eligible(g, C)) {
+        } else if (batch_mapped && !dx && train_conv && kernels::conv_direct_eligible(g, C)) {
             // A network's first layer (MobileNetV2's stem): no input gradient, and the weight
             // gradient on the direct kernel takes batch norm's input gradient a row at a time.
-            const bool affine = ctx.trainable && bn_.affine_trainable();
             bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
                 const std::size_t ow = g.ow;
                 kernels::conv2d_backward_weight_produced(
@@ -218,7 +216,6 @@ public:
             });
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
-            const bool affine = ctx.trainable && bn_.affine_trainable();
             if (path_ == Path::batch) {
                 if (fused_mask) bn_.backward_batch(z_.data(), dy, rows, dz, affine, y, lo, hi);
                 else bn_.backward_batch(z_.data(), gp, rows, dz, affine);

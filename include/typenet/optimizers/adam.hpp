@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <vector>
 
-#include "typenet/kernels/parallel.hpp"
 #include "typenet/optimizers/optimizer.hpp"
 
 namespace typenet {
@@ -53,9 +52,7 @@ public:
         const float b1 = b1_, b2 = b2_, eps = eps_, decay = lr * wd_;
         float* m = s.m.data();
         float* v = s.v.data();
-        // Elementwise, so split over threads for the large tensors (the same values on any
-        // thread count); it streams four arrays, bound by memory.
-        kernels::parallel_ranges(kernels::threads_for(double(n), 65536.0), n, [&](std::size_t i0, std::size_t i1) {
+        detail::update_ranges(n, [&](std::size_t i0, std::size_t i1) {
             for (std::size_t i = i0; i < i1; ++i) {
                 const float gi = g[i] * gscale;
                 if (decay != 0.0f) w[i] -= decay * w[i];

@@ -21,8 +21,19 @@
 
 #include "typenet/core/error.hpp"
 #include "typenet/core/parameter.hpp"
+#include "typenet/kernels/parallel.hpp"
 
 namespace typenet {
+
+namespace detail {
+/// Run an optimizer's elementwise update `f(i0, i1)` over values [0, n): split into
+/// contiguous ranges over the threads for large tensors (the update streams its arrays and
+/// is bound by memory); every value gets the same expression, whatever the thread count.
+template <class F>
+void update_ranges(std::size_t n, F&& f) {
+    kernels::parallel_ranges(kernels::threads_for(double(n), 65536.0), n, f);
+}
+}  // namespace detail
 
 /// An optimizer (see the file comment).
 template <class O>

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <vector>
 
-#include "typenet/kernels/parallel.hpp"
 #include "typenet/optimizers/optimizer.hpp"
 
 namespace typenet {
@@ -33,10 +32,8 @@ public:
         s.velocity.assign(n, 0.0f);
     }
     void update(detail::VelocityState& s, float* w, const float* g, std::size_t n, float lr, float gscale) {
-        // Elementwise: split over threads for the large tensors (same values on any count).
-        const int threads = kernels::threads_for(double(n), 65536.0);
         if (momentum_ == 0.0f) {
-            kernels::parallel_ranges(threads, n, [&](std::size_t i0, std::size_t i1) {
+            detail::update_ranges(n, [&](std::size_t i0, std::size_t i1) {
                 for (std::size_t i = i0; i < i1; ++i) w[i] -= lr * (g[i] * gscale);
             });
             return;
@@ -44,7 +41,7 @@ public:
         float* v = s.velocity.data();
         const float m = momentum_;
         const bool nesterov = nesterov_;
-        kernels::parallel_ranges(threads, n, [&](std::size_t i0, std::size_t i1) {
+        detail::update_ranges(n, [&](std::size_t i0, std::size_t i1) {
             for (std::size_t i = i0; i < i1; ++i) {
                 const float gi = g[i] * gscale;
                 v[i] = m * v[i] - lr * gi;
