@@ -4,6 +4,7 @@
 // padding, other kernel sizes, batch 1 and 3; thread-count determinism.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -200,6 +201,88 @@ TEST_CASE("depthwise kernels reading their input through a ChannelMap equal them
         CHECK(std::memcmp(dw_want.data(), dw_got.data(), dw_want.size() * sizeof(float)) == 0);
         CHECK(std::memcmp(dx_want.data(), dx_got.data(), dx_want.size() * sizeof(float)) == 0);
     }
+}
+
+TEST_CASE("depthwise_backward_produced takes the previous batch norm's backward sums from dx") {
+    // dx_sums: sum g and sum g * (x - mean) * invstd over all rows of dx, g = dx where the
+    // map's clamp passes; against double sums over the naive dx with the same (float fma)
+    // mask. Both gradients keep their bits (rows staged, then streamed, when dx is large),
+    // and the sums are the same bits on one and two threads (fixed chunks).
+    const int threads_before = typenet::max_threads();
+    std::vector<ConvGeometry> gs = {ConvGeometry::same(1, 7, 8, 17, 3, 3, 1, 1),
+                                    ConvGeometry::same(3, 37, 30, 40, 3, 3, 2, 2),  // chunks across images
+                                    ConvGeometry::same(4, 28, 28, 24, 3, 3, 1, 1),
+                                    ConvGeometry::same(1, 9, 10, 20, 5, 5, 2, 2),
+                                    ConvGeometry::valid(1, 9, 12, 19, 3, 5, 3, 2),
+                                    // dx of 32 MB: streamed out through the per-thread row
+                                    ConvGeometry::same(2, 128, 128, 256, 3, 3, 1, 1),
+                                    ConvGeometry::same(2, 128, 128, 256, 3, 3, 2, 2)};
+    std::uint64_t seed = 6000;
+    for (const auto& g : gs) {
+        const std::size_t C = g.c;
+        auto x = naive::random(g.input_size(), seed++), w = naive::random(g.kh * g.kw * C, seed++);
+        auto dy = naive::random(g.output_pixels() * C, seed++);
+        auto scale = naive::random(C, seed++), shift = naive::random(C, seed++), mean = naive::random(C, seed++),
+             invstd = naive::random(C, seed++);
+        for (auto& v : scale) v *= 8.0f;  // many values clamped at 0 and at 6
+        for (auto& v : shift) v = 3.0f + 4.0f * v;
+        for (auto& v : invstd) v = 0.5f + std::fabs(v);
+        const ChannelMap map{scale.data(), shift.data(), 0.0f, 6.0f};
+        const std::size_t rowlen = g.ow * C;
+        auto rows = [&](std::size_t r0, std::size_t r1, float* out) {
+            std::memcpy(out, dy.data() + r0 * rowlen, (r1 - r0) * rowlen * sizeof(float));
+        };
+        std::vector<float> ref(g.input_size());
+        naive::depthwise_backward_input(g, dy.data(), w.data(), ref.data());
+        std::vector<double> want(2 * C, 0.0), mag(2 * C, 0.0);
+        for (std::size_t i = 0; i < ref.size(); ++i) {
+            const std::size_t j = i % C;
+            const float v = std::fma(x[i], scale[j], shift[j]);
+            if (!(v > 0.0f && v < 6.0f)) continue;
+            const double gr = ref[i], xh = (double(x[i]) - mean[j]) * invstd[j];
+            want[j] += gr;
+            want[C + j] += gr * xh;
+            mag[j] += std::fabs(gr);
+            mag[C + j] += std::fabs(gr * xh);
+        }
+        std::vector<double> first;
+        for (int threads : {1, 2}) {
+            typenet::set_num_threads(threads);
+            INFO(describe(g) << ", " << threads << " thread(s)");
+            std::vector<float> dw_plain(g.kh * g.kw * C), dx_plain(g.input_size()), dw(dw_plain.size()),
+                dx(g.input_size(), 1e30f);
+            std::vector<double> sums(2 * C, 1e300);
+            const DxBatchNormSums ds{mean.data(), invstd.data(), sums.data()};
+            depthwise_backward_produced(g, x.data(), w.data(), rows, dw_plain.data(), dx_plain.data(), &map);
+            depthwise_backward_produced(g, x.data(), w.data(), rows, dw.data(), dx.data(), &map, &ds);
+            CHECK(std::memcmp(dx_plain.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(dw_plain.data(), dw.data(), dw.size() * sizeof(float)) == 0);
+            CHECK(naive::max_rel_error(dx.data(), ref.data(), ref.size()) < 5e-6);
+            double worst = 0;
+            for (std::size_t k = 0; k < 2 * C; ++k) worst = std::max(worst, std::fabs(sums[k] - want[k]) / (mag[k] + 1e-30));
+            INFO("largest error relative to the sum of magnitudes: " << worst);
+            CHECK(worst < 1e-5);
+            if (first.empty()) first = sums;
+            else CHECK(std::memcmp(first.data(), sums.data(), sums.size() * sizeof(double)) == 0);
+            // Without the weight gradient (x still read for the sums).
+            std::vector<double> sums2(2 * C, 1e300);
+            const DxBatchNormSums ds2{mean.data(), invstd.data(), sums2.data()};
+            depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, dx.data(), &map, &ds2);
+            CHECK(std::memcmp(dx_plain.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(sums.data(), sums2.data(), sums.size() * sizeof(double)) == 0);
+        }
+        // The sums need dx, the map (with its scale and shift) and x.
+        std::vector<double> sums(2 * C);
+        const DxBatchNormSums ds{mean.data(), invstd.data(), sums.data()};
+        std::vector<float> dx(g.input_size());
+        CHECK_THROWS_AS(depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, dx.data(), nullptr, &ds),
+                        typenet::shape_error);
+        CHECK_THROWS_AS(depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, nullptr, &map, &ds),
+                        typenet::shape_error);
+        CHECK_THROWS_AS(depthwise_backward_produced(g, nullptr, w.data(), rows, nullptr, dx.data(), &map, &ds),
+                        typenet::shape_error);
+    }
+    typenet::set_num_threads(threads_before);
 }
 
 TEST_CASE("depthwise kernels: bit-identical across runs and thread counts") {

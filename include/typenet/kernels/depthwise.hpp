@@ -30,6 +30,7 @@
 #include "typenet/core/error.hpp"
 #include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
+#include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/parallel.hpp"
 #include "typenet/kernels/simd.hpp"
@@ -675,18 +676,31 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 /// gradient next to a chunk's edge that both chunks need are produced by each (within a
 /// chunk, the ring keeps the rows the next band shares).
 /// Scratch of the calling thread: `Slot::fused` (the rings), `Slot::partial` (the chunk
-/// sums), `Slot::conv_tmp` (flipped weights); `dy_rows` may rely on any other slot.
+/// sums), `Slot::conv_tmp` (flipped weights), `Slot::im2col` and `Slot::stage` (see
+/// below); `dy_rows` may rely on any other slot.
 ///
 /// With `xmap`, the weight gradient reads `x` through it (`ChannelMap`: the previous
 /// layer's activation recomputed from its pre-normalisation tensor), a few rows at a time
 /// into a per-thread buffer (`Slot::im2col`).
+///
+/// With `dx_sums` (needs `dx` and `xmap`), also the previous layer's batch-norm backward
+/// sums (`DxBatchNormSums`, as `pointwise_backward` takes them): each row of dx is summed
+/// with its row of x as soon as it is complete, while both are in cache (a dx large enough
+/// to be streamed is made a row at a time in a per-thread buffer, summed there, then
+/// streamed out). Each chunk sums its rows in order and the chunks' sums are added in
+/// chunk order: the sums do not depend on the thread count either. Scratch:
+/// `Slot::stage` (the chunks' sums and the rows of dx).
 template <class F>
 void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w, F&& dy_rows, float* dw,
-                                 float* dx, const ChannelMap* xmap = nullptr) {
+                                 float* dx, const ChannelMap* xmap = nullptr, const DxBatchNormSums* dx_sums = nullptr) {
     using namespace detail;
+    if (dx_sums && (!dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||
+                    !dx_sums->out))
+        throw shape_error(
+            "depthwise_backward_produced: the sums of dx need dx, the input map, the statistics and an output");
     if (!dw && !dx) return;
     check_dw("depthwise_backward_produced", g, {w});
-    if (dw && !x) throw shape_error("depthwise_backward_produced: x is null");
+    if ((dw || dx_sums) && !x) throw shape_error("depthwise_backward_produced: x is null");
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c, KH = g.kh, KW = g.kw, taps = KH * KW, R = g.n * g.oh, rowlen = g.ow * C;
     const std::size_t nch = depthwise_backward_chunks(g);  // as depthwise_backward_weight's
@@ -724,14 +738,28 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     // next layer's pass over all of it, and the stores then skip reading its lines first.
     ChannelEpilogue dx_ep;
     dx_ep.stream = dx && use_streaming_stores(dx, C, g.n * g.h * g.w, C, false);
+    // The sums of dx: per chunk, two sums per channel (in double); then, when dx is
+    // streamed, a row of dx per thread (made there, summed in cache, streamed out).
+    const std::size_t cpad = round_up(C, 16), rowx = g.w * C;
+    const std::size_t srow = dx_sums && dx_ep.stream ? round_up(rowx, 16) : 0;
+    float* sstage = dx_sums ? scratch(Slot::stage, nch * 4 * cpad + std::size_t(T) * srow) : nullptr;
+    double* chunk_sums = reinterpret_cast<double*>(sstage);
+    BatchNormInputGrad<ClampMaskFrom::affine> gmap;
+    if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, C};
 
     run_parallel(T, [&](int th, int nt) {
         float* ring = rings + std::size_t(th) * ring_size;
+        float* staged = srow ? sstage + nch * 4 * cpad + std::size_t(th) * srow : nullptr;
+        // Rows of dx go to memory directly (non-temporally when large), or through the stage.
+        ChannelEpilogue row_ep = dx_ep;
+        row_ep.stream = dx_ep.stream && !staged;
         const Range qr = split_range(nch, std::size_t(nt), std::size_t(th));
         for (std::size_t q = qr.begin; q < qr.end; ++q) {
             const Range cr = split_range(R, nch, q);
             float* pq = dw ? part + q * stride : nullptr;
             if (pq) std::fill(pq, pq + taps * C, 0.0f);
+            double* sq = dx_sums ? chunk_sums + q * 2 * cpad : nullptr;
+            if (sq) std::fill(sq, sq + 2 * cpad, 0.0);
             // Image segments of the chunk.
             for (std::size_t r = cr.begin; r < cr.end;) {
                 const std::size_t img = r / g.oh, oy0 = r % g.oh;
@@ -804,41 +832,59 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                     }
                     if (!dx) continue;
                     for (std::size_t iy = i0; iy < i1; ++iy) {
-                        float* dxr = dx + ((img * g.h + iy) * g.w) * C;
+                        const std::size_t xoff = (img * g.h + iy) * rowx;
+                        float* dxr = staged ? staged : dx + xoff;
                         if (s1) {
                             const float* rows[max_kernel];
                             for (std::size_t i = 0; i < KH; ++i)
                                 rows[i] = dyrow(std::ptrdiff_t(iy + i) - std::ptrdiff_t(t.pad_top));
                             float* yr[1] = {dxr};
                             const float* rr[1] = {nullptr};
-                            if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, dx_ep, in_t);
-                            else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, dx_ep, in_t);
-                            continue;
+                            if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, row_ep, in_t);
+                            else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, row_ep, in_t);
+                        } else {
+                            const float* dyr[max_kernel];
+                            std::size_t ki[max_kernel];
+                            std::size_t nr = 0;
+                            for (std::size_t i = 0; i < KH; ++i) {
+                                const std::ptrdiff_t tt = std::ptrdiff_t(iy + g.pad_top) - std::ptrdiff_t(i);
+                                if (tt < 0 || tt % std::ptrdiff_t(g.sh) != 0 || std::size_t(tt) / g.sh >= g.oh)
+                                    continue;
+                                dyr[nr] = dyrow(tt / std::ptrdiff_t(g.sh));
+                                ki[nr] = i;
+                                ++nr;
+                            }
+                            std::size_t c0 = 0;
+                            const bool k3s2 = KW == 3 && g.sw == 2;
+                            for (; c0 + W <= C; c0 += W)
+                                if (!k3s2 ||
+                                    !(row_ep.stream ? dw_bwd_input_k3s2<true, true>(g, dyr, ki, nr, w, dxr, c0, W)
+                                                    : dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W)))
+                                    dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, W);
+                            if (c0 < C && (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
+                                dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
                         }
-                        const float* dyr[max_kernel];
-                        std::size_t ki[max_kernel];
-                        std::size_t nr = 0;
-                        for (std::size_t i = 0; i < KH; ++i) {
-                            const std::ptrdiff_t tt = std::ptrdiff_t(iy + g.pad_top) - std::ptrdiff_t(i);
-                            if (tt < 0 || tt % std::ptrdiff_t(g.sh) != 0 || std::size_t(tt) / g.sh >= g.oh) continue;
-                            dyr[nr] = dyrow(tt / std::ptrdiff_t(g.sh));
-                            ki[nr] = i;
-                            ++nr;
+                        if (sq) {
+                            // The row is complete: its sums with its row of x (both in cache).
+                            BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;
+                            m.x = x + xoff;
+                            m.dy = dxr;
+                            batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, g.w, cpad, sq);
+                            if (staged) stream_copy(staged, dx + xoff, rowx);
                         }
-                        std::size_t c0 = 0;
-                        const bool k3s2 = KW == 3 && g.sw == 2;
-                        for (; c0 + W <= C; c0 += W)
-                            if (!k3s2 || !(dx_ep.stream ? dw_bwd_input_k3s2<true, true>(g, dyr, ki, nr, w, dxr, c0, W)
-                                                        : dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W)))
-                                dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, W);
-                        if (c0 < C && (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
-                            dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
                     }
                 }
             }
         }
         if (dx_ep.stream) stream_fence();
     });
+    if (dx_sums)
+        for (std::size_t k = 0; k < 2; ++k)
+            for (std::size_t j = 0; j < C; ++j) {
+                double v = 0;
+                for (std::size_t q = 0; q < nch; ++q) v += chunk_sums[q * 2 * cpad + k * cpad + j];
+                dx_sums->out[k * C + j] = v;
+            }
     if (!dw) return;
     for (std::size_t k = 0; k < taps * C; ++k) {
         float s = part[k];

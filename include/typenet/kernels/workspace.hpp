@@ -76,7 +76,7 @@ enum class Slot : int {
     fused_pack,     ///< packed weights of a fused inverted-residual block
     dw_tmp,         ///< depthwise: flipped weights, per-chunk weight-gradient partials
     gemm_t,         ///< gemm: transposed product before its epilogue
-    stage,          ///< pointwise_backward: blocks of dX and their batch-norm sums (per thread)
+    stage,          ///< pointwise / depthwise backward: rows of dX and their batch-norm sums
     count_
 };
 

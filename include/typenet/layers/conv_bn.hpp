@@ -147,9 +147,9 @@ public:
     /// not null.
     ///
     /// Chained ConvBNs (`InvertedResidual`) with deferred activations can share a pass: a
-    /// 1x1 layer given `dx_sums` (the previous layer's `gradient_sums()`, with `xmap` its
-    /// `activation_map()`) takes that layer's batch-norm backward sums from dx as it makes
-    /// it; the previous layer's backward then runs with `sums_given`.
+    /// 1x1 or depthwise layer given `dx_sums` (the previous layer's `gradient_sums()`, with
+    /// `xmap` its `activation_map()`) takes that layer's batch-norm backward sums from dx as
+    /// it makes it; the previous layer's backward then runs with `sums_given`.
     void backward_raw(const float* x, const Shape<4>& in, const float* y, const float* dy, float* dx,
                       const Context& ctx, const kernels::ChannelMap* xmap = nullptr,
                       const kernels::DxBatchNormSums* dx_sums = nullptr, bool sums_given = false) {
@@ -165,7 +165,7 @@ public:
         const bool mapped_path = batch_mapped && (op_.pointwise() || op_.spec.depthwise);
         if ((xmap || !y) && !mapped_path)
             throw config_error("ConvBN: backward of a deferred activation needs its training path");
-        if ((dx_sums && !(mapped_path && op_.pointwise() && dx && xmap)) || (sums_given && !mapped_path))
+        if ((dx_sums && !(mapped_path && dx && xmap)) || (sums_given && !mapped_path))
             throw config_error("ConvBN: batch-norm sums shared between layers need the training path of chained "
                                "1x1 / depthwise layers");
         if (std::is_same_v<Act, ReLU6> && !fused_mask) {
@@ -203,7 +203,7 @@ public:
                     [&map, ow, C](std::size_t r0, std::size_t r1, float* out) {
                         map.rows(r0 * ow, r1 * ow, out, C, false);
                     },
-                    train_conv ? op_.dkernel.data() : nullptr, dx, xmap);
+                    train_conv ? op_.dkernel.data() : nullptr, dx, xmap, dx_sums);
             }, sums_given);
         } else if (batch_mapped && !dx && train_conv && kernels::conv_direct_eligible(g, C)) {
             // A network's first layer (MobileNetV2's stem): no input gradient, and the weight

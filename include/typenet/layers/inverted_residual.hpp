@@ -134,9 +134,12 @@ public:
             project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
             if constexpr (has_expand) {
                 float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
+                // And the depthwise layer takes the expansion's, from the gradient it makes.
                 const kernels::ChannelMap emap = expand_.activation_map();
-                depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, ge, ctx, &emap, nullptr, true);
-                expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx);
+                const kernels::DxBatchNormSums esums = expand_.gradient_sums();
+                depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, ge, ctx, &emap, &esums, true);
+                expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx, nullptr, nullptr,
+                                     true);
             } else {
                 depthwise_.backward_raw(x.data(), e, nullptr, gd, dx ? dx->data() : nullptr, ctx, nullptr, nullptr,
                                         true);
