@@ -4,6 +4,7 @@
 // padding, other kernel sizes, batch 1 and 3; thread-count determinism.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -264,6 +265,44 @@ TEST_CASE("depthwise_backward_produced takes the previous batch norm's backward 
             CHECK(worst < 1e-5);
             if (first.empty()) first = sums;
             else CHECK(std::memcmp(first.data(), sums.data(), sums.size() * sizeof(double)) == 0);
+            // Rows handed to a consumer instead of stored: each once, the stored bits, by
+            // chunks in row order within a chunk, the same sums and weight gradient.
+            struct Recorder final : RowConsumer {
+                std::vector<float>* out;
+                std::vector<int> seen;
+                std::vector<std::size_t> last;  // per chunk: the next row it may hand over
+                std::size_t c = 0, chunks = 0;
+                bool ordered = true, in_range = true;
+                void consume(std::size_t chunk, int thread, std::size_t r0, std::size_t n, float* rows) override {
+                    if (chunk >= chunks || thread < 0 || thread >= typenet::max_threads()) {
+                        in_range = false;
+                        return;
+                    }
+                    if (r0 < last[chunk]) ordered = false;
+                    last[chunk] = r0 + n;
+                    for (std::size_t r = r0; r < r0 + n; ++r) ++seen[r];
+                    std::memcpy(out->data() + r0 * c, rows, n * c * sizeof(float));
+                }
+            };
+            std::vector<float> handed(g.input_size(), 1e30f), dw_handed(dw_plain.size());
+            Recorder rec;
+            rec.out = &handed;
+            rec.c = C;
+            rec.chunks = depthwise_backward_chunks(g);
+            rec.seen.assign(g.n * g.h * g.w, 0);
+            rec.last.assign(rec.chunks, 0);
+            std::vector<double> sums3(2 * C, 1e300);
+            const DxBatchNormSums ds3{mean.data(), invstd.data(), sums3.data()};
+            depthwise_backward_produced(g, x.data(), w.data(), rows, dw_handed.data(), nullptr, &map, &ds3, &rec);
+            CHECK(rec.in_range);
+            CHECK(rec.ordered);
+            CHECK(std::count(rec.seen.begin(), rec.seen.end(), 1) == std::ptrdiff_t(rec.seen.size()));
+            CHECK(std::memcmp(dx_plain.data(), handed.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(dw_plain.data(), dw_handed.data(), dw.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(sums.data(), sums3.data(), sums.size() * sizeof(double)) == 0);
+            CHECK_THROWS_AS(
+                depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, dx.data(), &map, &ds3, &rec),
+                typenet::shape_error);  // stored and handed over: one or the other
             // Without the weight gradient (x still read for the sums).
             std::vector<double> sums2(2 * C, 1e300);
             const DxBatchNormSums ds2{mean.data(), invstd.data(), sums2.data()};

@@ -247,3 +247,173 @@ TEST_CASE("pointwise_backward takes the preceding batch norm's backward sums fro
     }
     typenet::set_num_threads(threads_before);
 }
+
+namespace {
+// The problem of a 1x1 ConvBN of rows x cin -> cout (wanting dX, not dW).
+BatchNormPointwiseBackward::Problem bn_problem(std::size_t rows, std::size_t cin, std::size_t cout, const float* x,
+                                               const float* w, const PackedMatrix* wt, const float* z,
+                                               const ChannelMap& act, const float* mean, const float* invstd,
+                                               float* dx) {
+    BatchNormPointwiseBackward::Problem p;
+    p.rows = rows;
+    p.cin = cin;
+    p.cout = cout;
+    p.x = x;
+    p.w = w;
+    p.wt = wt;
+    p.z = z;
+    p.act = act;
+    p.mean = mean;
+    p.invstd = invstd;
+    p.dx = dx;
+    return p;
+}
+// Largest |a - b| over the root mean square of the reference b.
+double rms_error(const std::vector<float>& a, const std::vector<double>& b) {
+    double q = 0, m = 0;
+    for (double v : b) q += v * v;
+    const double s = std::sqrt(q / double(b.size())) + 1e-30;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        const double d = std::abs(double(a[i]) - b[i]) / s;
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+}  // namespace
+
+TEST_CASE("BatchNormPointwiseBackward: a 1x1 ConvBN's gradients from pushed rows, against double loops") {
+    // Z = X W, batch statistics of Z, A = clamp(bn(Z), 0, 6), G the gradient of A handed
+    // over row block by row block by two "threads" of "chunks" in chunk order, the sums
+    // given at the end. Reference: the textbook backward in double (dZ = k Gm + m Z + b,
+    // dW = X^T dZ, dX = dZ W^T + residual), with Gm masked by the same float fma. X is far
+    // from zero mean (the centring must keep the float sums exact), awkward channel counts.
+    struct Case {
+        std::size_t rows, cin, cout, block, chunks;
+        float xmean;
+    };
+    const int threads_before = typenet::max_threads();
+    typenet::set_num_threads(2);
+    for (const Case cs : {Case{37, 3, 5, 7, 3, 0.0f}, Case{300, 16, 96, 20, 7, 3.0f}, Case{515, 24, 17, 64, 4, -2.0f},
+                          Case{96, 40, 24, 12, 8, 1.0f}, Case{200704, 16, 96, 112, 32, 3.0f}}) {
+        const std::size_t R = cs.rows, ci = cs.cin, co = cs.cout;
+        INFO("rows " << R << " cin " << ci << " cout " << co);
+        auto x = naive::random(R * ci, 41 + R), w = naive::random(ci * co, 42), ga = naive::random(R * co, 43),
+             gamma = naive::random(co, 44), beta = naive::random(co, 45), res = naive::random(R * ci, 46);
+        for (auto& v : x) v += cs.xmean;
+        for (auto& v : beta) v = 3.0f + 3.0f * v;  // a good share clamped at 0 and 6
+        std::vector<float> z(R * co);
+        naive::gemm(false, false, R, co, ci, x.data(), ci, w.data(), co, z.data(), co);
+        std::vector<float> mean(co), invstd(co), scale(co), shift(co);
+        for (std::size_t j = 0; j < co; ++j) {
+            double s = 0, q = 0;
+            for (std::size_t r = 0; r < R; ++r) s += z[r * co + j];
+            const double mu = s / double(R);
+            for (std::size_t r = 0; r < R; ++r) q += (z[r * co + j] - mu) * (z[r * co + j] - mu);
+            mean[j] = float(mu);
+            invstd[j] = float(1.0 / std::sqrt(q / double(R) + 1e-3));
+            scale[j] = gamma[j] * invstd[j];
+            shift[j] = beta[j] - mean[j] * scale[j];
+        }
+        // Reference, in double.
+        std::vector<double> gm(R * co), sums(2 * co, 0.0);
+        for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t j = 0; j < co; ++j) {
+                const float v = std::fma(z[r * co + j], scale[j], shift[j]);
+                const double g = (v > 0.0f && v < 6.0f) ? ga[r * co + j] : 0.0;
+                gm[r * co + j] = g;
+                sums[j] += g;
+                sums[co + j] += g * (double(z[r * co + j]) - mean[j]) * invstd[j];
+            }
+        std::vector<double> dz(R * co), dw_ref(ci * co, 0.0), dx_ref(R * ci, 0.0);
+        for (std::size_t j = 0; j < co; ++j) {
+            const double k = double(gamma[j]) * invstd[j];
+            const double m = -k * sums[co + j] / double(R) * invstd[j];
+            const double b = -k * sums[j] / double(R) - m * mean[j];
+            for (std::size_t r = 0; r < R; ++r) {
+                double zd = 0;  // X W in double
+                for (std::size_t i = 0; i < ci; ++i) zd += double(x[r * ci + i]) * w[i * co + j];
+                dz[r * co + j] = k * gm[r * co + j] + m * zd + b;
+            }
+        }
+        for (std::size_t r = 0; r < R; ++r)
+            for (std::size_t i = 0; i < ci; ++i) {
+                double sx = res[r * ci + i];
+                for (std::size_t j = 0; j < co; ++j) {
+                    dw_ref[i * co + j] += double(x[r * ci + i]) * dz[r * co + j];
+                    sx += dz[r * co + j] * w[i * co + j];
+                }
+                dx_ref[r * ci + i] = sx;
+            }
+        PackedMatrix wt;
+        wt.pack(Trans::Yes, co, ci, w.data(), co);
+        auto run = [&](bool swap_threads, bool with_dw, bool with_dx, std::vector<float>& dw, std::vector<float>& dx) {
+            BatchNormPointwiseBackward bk;
+            BatchNormPointwiseBackward::Problem p =
+                bn_problem(R, ci, co, x.data(), w.data(), &wt, z.data(), ChannelMap{scale.data(), shift.data(), 0.0f, 6.0f},
+                           mean.data(), invstd.data(), with_dx ? dx.data() : nullptr);
+            p.gamma = gamma.data();
+            p.dw = with_dw ? dw.data() : nullptr;
+            bk.begin(p, cs.chunks, cs.block);
+            // Chunks own contiguous row ranges, made block by block in order; the chunks
+            // themselves come in an interleaved order, from two workers.
+            std::vector<float> rows(cs.block * co);
+            for (std::size_t q0 = 0; q0 < cs.chunks; ++q0) {
+                const std::size_t q = (q0 % 2) ? cs.chunks - 1 - q0 / 2 : q0 / 2;
+                const std::size_t r0 = R * q / cs.chunks, r1 = R * (q + 1) / cs.chunks;
+                for (std::size_t r = r0; r < r1; r += cs.block) {
+                    const std::size_t n = std::min(cs.block, r1 - r);
+                    std::memcpy(rows.data(), ga.data() + r * co, n * co * sizeof(float));
+                    bk.consume(q, int((q + (swap_threads ? 1 : 0)) % 2), r, n, rows.data());
+                }
+            }
+            bk.finish(sums.data(), with_dx ? res.data() : nullptr);
+        };
+        std::vector<float> dw(ci * co, 1e30f), dx(R * ci, 1e30f);
+        run(false, true, true, dw, dx);
+        const double ew = rms_error(dw, dw_ref), ex = rms_error(dx, dx_ref);
+        // The textbook order in float for scale: dZ rounded to float (as a stored batch-norm
+        // input gradient would be), then X^T dZ summed in double.
+        std::vector<float> dzf(R * co), dw_textbook(ci * co);
+        for (std::size_t j = 0; j < co; ++j) {
+            const double k = double(gamma[j]) * invstd[j];
+            const double m = -k * sums[co + j] / double(R) * invstd[j];
+            const double b = -k * sums[j] / double(R) - m * mean[j];
+            for (std::size_t r = 0; r < R; ++r)
+                dzf[r * co + j] = std::fma(float(k), float(gm[r * co + j]), std::fma(float(m), z[r * co + j], float(b)));
+        }
+        {
+            std::vector<double> acc(ci * co, 0.0);
+            for (std::size_t r = 0; r < R; ++r)
+                for (std::size_t i = 0; i < ci; ++i)
+                    for (std::size_t j = 0; j < co; ++j) acc[i * co + j] += double(x[r * ci + i]) * dzf[r * co + j];
+            for (std::size_t q = 0; q < ci * co; ++q) dw_textbook[q] = float(acc[q]);
+        }
+        const double e_textbook = rms_error(dw_textbook, dw_ref);
+        MESSAGE("rows " << R << ": dW error " << ew << " (float dZ, textbook order: " << e_textbook << "), dX error "
+                        << ex << " (of the reference's rms)");
+        CHECK(ew < 5e-5);
+        CHECK(ew < 4 * e_textbook + 2e-6);  // the reassociation costs little next to a float dZ
+        CHECK(ex < 1e-5);
+        // Other workers: the same bits. Either gradient alone: the same bits.
+        std::vector<float> dw2(ci * co), dx2(R * ci), only_dw(ci * co), only_dx(R * ci);
+        run(true, true, true, dw2, dx2);
+        CHECK(std::memcmp(dw.data(), dw2.data(), dw.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(dx.data(), dx2.data(), dx.size() * sizeof(float)) == 0);
+        run(false, true, false, only_dw, dx2);
+        run(false, false, true, dw2, only_dx);
+        CHECK(std::memcmp(dw.data(), only_dw.data(), dw.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(dx.data(), only_dx.data(), dx.size() * sizeof(float)) == 0);
+    }
+    typenet::set_num_threads(threads_before);
+    // A packed W^T of the wrong shape is refused.
+    std::vector<float> w(6, 1.0f), z(4 * 3, 0.0f), dx(8), one(3, 1.0f);
+    PackedMatrix wrong;
+    wrong.pack(Trans::Yes, 2, 3, w.data(), 2);
+    BatchNormPointwiseBackward bk;
+    BatchNormPointwiseBackward::Problem p = bn_problem(4, 2, 3, dx.data(), w.data(), &wrong, z.data(),
+                                                       ChannelMap{one.data(), one.data(), 0.0f, 6.0f}, one.data(),
+                                                       one.data(), dx.data());
+    CHECK_THROWS_AS(bk.begin(p, 1, 4), typenet::shape_error);
+    p.wt = nullptr;
+    CHECK_THROWS_AS(bk.begin(p, 1, 4), typenet::shape_error);
+}

@@ -672,6 +672,22 @@ TEST_CASE("InvertedResidual: backward equals the same block built from generic l
         copy_weights(same, res);
         same_gradients(same, res, x, training);
 
+        // Larger: the expansion's backward consumes the depthwise input gradient row by
+        // row over several chunks (InvertedResidual's path for large tensors).
+        Tensor<4> xl = random_tensor<4>({2, 24, 24, 8}, rng);
+        InvertedResidual<6, 16, 2> down_l;
+        Sequential<Conv2DBN<48, 1, 1>, DepthwiseBN<2>, Conv2DBN<16, 1, 1, Linear>> seq_l;
+        down_l.build(shape_of(xl), rng);
+        seq_l.build({24, 24, 8});
+        copy_weights(down_l, seq_l);
+        same_gradients(down_l, seq_l, xl, training);
+        InvertedResidual<6, 8, 1> same_l;
+        Residual<Conv2DBN<48, 1, 1>, DepthwiseBN<1>, Conv2DBN<8, 1, 1, Linear>> res_l;
+        same_l.build(shape_of(xl), rng);
+        res_l.build(shape_of(xl), rng);
+        copy_weights(same_l, res_l);
+        same_gradients(same_l, res_l, xl, training);
+
         InvertedResidual<1, 4, 1> first;  // no expansion
         Residual<DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>> res1;
         first.build(shape_of(x), rng);

@@ -33,6 +33,7 @@
 #include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/parallel.hpp"
+#include "typenet/kernels/row_consumer.hpp"
 #include "typenet/kernels/simd.hpp"
 #include "typenet/kernels/workspace.hpp"
 
@@ -690,15 +691,24 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 /// streamed out). Each chunk sums its rows in order and the chunks' sums are added in
 /// chunk order: the sums do not depend on the thread count either. Scratch:
 /// `Slot::stage` (the chunks' sums and the rows of dx).
+///
+/// With `dx_rows` instead of `dx`, the input gradient is not stored: each row of it
+/// (`g.w` pixels of `g.c` floats, row index `(image * h + iy) * w` in pixels) is made in
+/// a per-thread buffer, summed there (with `dx_sums`), then handed to
+/// `dx_rows->consume` (chunk index < `depthwise_backward_chunks(g)`), which may overwrite
+/// it.
 template <class F>
 void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w, F&& dy_rows, float* dw,
-                                 float* dx, const ChannelMap* xmap = nullptr, const DxBatchNormSums* dx_sums = nullptr) {
+                                 float* dx, const ChannelMap* xmap = nullptr, const DxBatchNormSums* dx_sums = nullptr,
+                                 RowConsumer* dx_rows = nullptr) {
     using namespace detail;
-    if (dx_sums && (!dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||
+    if (dx && dx_rows) throw shape_error("depthwise_backward_produced: dx both stored and handed over");
+    const bool want_dx = dx || dx_rows;
+    if (dx_sums && (!want_dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||
                     !dx_sums->out))
         throw shape_error(
             "depthwise_backward_produced: the sums of dx need dx, the input map, the statistics and an output");
-    if (!dw && !dx) return;
+    if (!dw && !want_dx) return;
     check_dw("depthwise_backward_produced", g, {w});
     if ((dw || dx_sums) && !x) throw shape_error("depthwise_backward_produced: x is null");
     constexpr std::size_t W = simd_width;
@@ -707,7 +717,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     const std::size_t stride = round_up(taps * C, 16);
     const std::size_t B = std::clamp<std::size_t>(65536 / std::max<std::size_t>(rowlen, 1), 2, 16);
     const std::size_t cap = B + KH + 2, ring_size = round_up(cap * rowlen, 16);
-    const double flops = 2.0 * double(R * g.ow) * double(C) * double(taps) * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    const double flops = 2.0 * double(R * g.ow) * double(C) * double(taps) * ((dw ? 1 : 0) + (want_dx ? 1 : 0));
     const int T = std::min<int>(threads_for(flops, 1.0e5), int(nch));
     // Buffers of the calling thread, shared with the team.
     float* part = dw ? scratch(Slot::partial, nch * stride) : nullptr;
@@ -723,13 +733,13 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     // Stride 1: the input gradient is a forward convolution of dy with the flipped kernel.
     float* wf = nullptr;
     ConvGeometry t{g.n, g.oh, g.ow, C, KH, KW, 1, 1, KH - 1 - g.pad_top, KW - 1 - g.pad_left, g.h, g.w};
-    if (dx && s1) {
+    if (want_dx && s1) {
         wf = scratch(Slot::conv_tmp, taps * C);
         dw_flip_kernel(g, w, wf);
     }
     // Other strides: per input column, its (kernel column, output column) pairs.
     thread_local std::vector<std::uint32_t> cols, ncols;
-    if (dx && !s1) dw_gather_columns(g, cols, ncols);
+    if (want_dx && !s1) dw_gather_columns(g, cols, ncols);
     const std::uint32_t* cp = cols.data();
     const std::uint32_t* np = ncols.data();
     const Interior in_w = interior(g.w, KW, g.sw, g.pad_left, g.ow);
@@ -741,15 +751,16 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     // The sums of dx: per chunk, two sums per channel (in double); then, when dx is
     // streamed, a row of dx per thread (made there, summed in cache, streamed out).
     const std::size_t cpad = round_up(C, 16), rowx = g.w * C;
-    const std::size_t srow = dx_sums && dx_ep.stream ? round_up(rowx, 16) : 0;
-    float* sstage = dx_sums ? scratch(Slot::stage, nch * 4 * cpad + std::size_t(T) * srow) : nullptr;
+    const std::size_t srow = (dx_sums && dx_ep.stream) || dx_rows ? round_up(rowx, 16) : 0;
+    const std::size_t ssums = dx_sums ? nch * 4 * cpad : 0;
+    float* sstage = dx_sums || dx_rows ? scratch(Slot::stage, ssums + std::size_t(T) * srow) : nullptr;
     double* chunk_sums = reinterpret_cast<double*>(sstage);
     BatchNormInputGrad<ClampMaskFrom::affine> gmap;
     if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, C};
 
     run_parallel(T, [&](int th, int nt) {
         float* ring = rings + std::size_t(th) * ring_size;
-        float* staged = srow ? sstage + nch * 4 * cpad + std::size_t(th) * srow : nullptr;
+        float* staged = srow ? sstage + ssums + std::size_t(th) * srow : nullptr;
         // Rows of dx go to memory directly (non-temporally when large), or through the stage.
         ChannelEpilogue row_ep = dx_ep;
         row_ep.stream = dx_ep.stream && !staged;
@@ -782,7 +793,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                     const std::size_t i0 = dw_first_input_row(g, b0), i1 = dw_first_input_row(g, b1);
                     // dy rows this band needs: its own (weight gradient) and those of its input rows.
                     std::size_t d_lo = b0, d_hi = b1;
-                    if (dx && i1 > i0) {
+                    if (want_dx && i1 > i0) {
                         const std::ptrdiff_t lo_t = std::ptrdiff_t(i0 + g.pad_top) - std::ptrdiff_t(KH - 1);
                         const std::size_t lo = lo_t <= 0 ? 0 : ceil_div(std::size_t(lo_t), g.sh);
                         const std::size_t hi = std::min(g.oh, (i1 - 1 + g.pad_top) / g.sh + 1);
@@ -830,7 +841,7 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                             }
                         }
                     }
-                    if (!dx) continue;
+                    if (!want_dx) continue;
                     for (std::size_t iy = i0; iy < i1; ++iy) {
                         const std::size_t xoff = (img * g.h + iy) * rowx;
                         float* dxr = staged ? staged : dx + xoff;
@@ -870,8 +881,9 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                             m.x = x + xoff;
                             m.dy = dxr;
                             batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, g.w, cpad, sq);
-                            if (staged) stream_copy(staged, dx + xoff, rowx);
                         }
+                        if (dx_rows) dx_rows->consume(q, th, xoff / C, g.w, dxr);
+                        else if (staged) stream_copy(staged, dx + xoff, rowx);
                     }
                 }
             }

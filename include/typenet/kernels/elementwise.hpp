@@ -427,6 +427,20 @@ struct DxBatchNormSums {
     double* out = nullptr;          ///< 2 * c sums, overwritten
 };
 
+/// Training-mode batch norm's input gradient as an affine map of the masked output
+/// gradient g and the input x, per channel j: `dx = k g + m x + b`, from the two backward
+/// sums `s[j] = sum g`, `s[c + j] = sum g * x_hat` over `rows` rows
+/// (`k = gamma invstd`, `m = -k invstd s[c + j] / rows`, `b = -k s[j] / rows - m mean`).
+struct BatchNormGradCoef {
+    double k, m, b;
+};
+inline BatchNormGradCoef batchnorm_grad_coef(const float* gamma, const float* mean, const float* invstd,
+                                             const double* s, std::size_t c, std::size_t rows, std::size_t j) noexcept {
+    const double k = (gamma ? gamma[j] : 1.0) * invstd[j];
+    const double m = -k * s[c + j] / double(rows) * invstd[j];
+    return {k, m, -k * s[j] / double(rows) - m * mean[j]};
+}
+
 /// Add batch norm's two backward sums over rows [r0, r1) of `map` (whose `x` and `dy` may
 /// point at any block of rows) to `out` (`out[j] += sum g`, `out[cpad + j] += sum g * x_hat`
 /// with `x_hat = (x - mean) * invstd` and `g` the output gradient masked as `From` says):
@@ -470,11 +484,10 @@ BatchNormInputGrad<From> batchnorm_backward_map(const float* x, const float* mea
     float* coef = scratch(Slot::dw_tmp, 3 * cp);
     float *k = coef, *m = coef + cp, *b = coef + 2 * cp;
     for (std::size_t j = 0; j < c; ++j) {
-        const double g = (gamma ? gamma[j] : 1.0) * invstd[j];
-        const double mx = -g * s[c + j] / double(rows) * invstd[j];
-        k[j] = float(g);
-        m[j] = float(mx);
-        b[j] = float(-g * s[j] / double(rows) - mx * mean[j]);
+        const BatchNormGradCoef q = batchnorm_grad_coef(gamma, mean, invstd, s, c, rows, j);
+        k[j] = float(q.k);
+        m[j] = float(q.m);
+        b[j] = float(q.b);
     }
     map.k = k;
     map.m = m;

@@ -23,12 +23,14 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "typenet/core/error.hpp"
 #include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/parallel.hpp"
+#include "typenet/kernels/row_consumer.hpp"
 #include "typenet/kernels/simd.hpp"
 #include "typenet/kernels/workspace.hpp"
 
@@ -44,6 +46,46 @@ inline std::size_t pointwise_backward_block_rows(std::size_t cout) noexcept {
     const std::size_t r = budget / detail::round_up(std::max<std::size_t>(cout, 1), 16) / MR * MR;
     return std::clamp<std::size_t>(r, MR, detail::GemmShape::kc_max);
 }
+
+namespace detail {
+/// The weight-gradient product of one block of n rows: `C (+)= op(A) B` into `mine`
+/// (Mw x Nw, leading dimension `ldp`), which holds dW (cin x cout) or, when `trans`, its
+/// transpose; `xb` (n x cin, leading dimension `ldx`) and `z` (n x cout, `ldz`) are the
+/// block's rows of X and dY. `edge` (n x NR floats) packs a partial last panel; with
+/// `accumulate` the block's product is added to `mine`.
+inline void pw_weight_block(bool trans, std::size_t cin, std::size_t cout, std::size_t n, const float* xb,
+                            std::size_t ldx, const float* z, std::size_t ldz, float* mine, std::size_t ldp, float* edge,
+                            bool accumulate) {
+    constexpr std::size_t NR = GemmShape::nr;
+    const std::size_t Mw = trans ? cout : cin, Nw = trans ? cin : cout;
+    // C (+)= op(A) B with op(A) = A^T: A and B are both blocks of n rows.
+    const GemmProblem P{Trans::Yes, Mw, Nw, n, trans ? z : xb, trans ? ldz : ldx, mine, ldp, Epilogue{}, false};
+    BView bv;
+    bv.layout = PanelLayout{n, Nw};
+    bv.packed_rows = n;
+    bv.direct = trans ? xb : z;
+    bv.ldb = trans ? ldx : ldz;
+    if (Nw % NR != 0) {
+        const PanelLayout one{n, Nw % NR};
+        pack_b_panel(Trans::No, bv.direct + (Nw - Nw % NR), bv.ldb, one, 0, 0, n, edge);
+        bv.edge = edge;
+    }
+    gemm_region(P, bv, 0, Mw, 0, ceil_div(Nw, NR), 0, n, mine, ldp, false, accumulate);
+}
+
+/// The input-gradient product of one block of n rows: `out = z wt` (n x cin, leading
+/// dimension `ldo`; non-temporal stores when `stream`), `z` the block's rows of dY
+/// (leading dimension `ldz`), `wt` W^T packed.
+inline void pw_input_block(std::size_t cin, std::size_t cout, std::size_t n, const float* z, std::size_t ldz,
+                           const PackedMatrix& wt, float* out, std::size_t ldo, bool stream) {
+    const GemmProblem P{Trans::No, n, cin, cout, z, ldz, out, ldo, Epilogue{}, stream};
+    BView bv;
+    bv.packed = wt.data();
+    bv.packed_rows = cout;
+    bv.layout = wt.layout();
+    gemm_region(P, bv, 0, n, 0, bv.layout.panels(), 0, cout, out, ldo, true, false);
+}
+}  // namespace detail
 
 /// Gradients of a 1x1 convolution, `dY` produced block by block (see the file comment).
 /// `x`: the forward's input (rows x cin); `wt`: W^T packed (`PackedMatrix::pack(Trans::Yes,
@@ -122,7 +164,6 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
     auto sums_of = [dstage, dsize](int u) { return reinterpret_cast<double*>(dstage + std::size_t(u) * dsize); };
     BatchNormInputGrad<ClampMaskFrom::affine> gmap;
     if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, cin};
-    const std::size_t npw = ceil_div(Nw, NR);
 
     run_parallel(T, [&](int t, int nt) {
         const Range br = split_range(blocks, std::size_t(nt), std::size_t(t));
@@ -142,28 +183,11 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
                     map_rows(*xmap, xb, cin, cin, n, xm);
                     xb = xm;
                 }
-                // C (+)= op(A) B with op(A) = A^T: A and B are both blocks of n rows.
-                const GemmProblem P{Trans::Yes, Mw, Nw, n, trans ? z : xb, trans ? ldz : cin, mine, ldp, Epilogue{}, false};
-                BView bv;
-                bv.layout = PanelLayout{n, Nw};
-                bv.packed_rows = n;
-                bv.direct = trans ? xb : z;
-                bv.ldb = trans ? cin : ldz;
-                if (edge) {
-                    const PanelLayout one{n, Nw % NR};
-                    pack_b_panel(Trans::No, bv.direct + (Nw - Nw % NR), bv.ldb, one, 0, 0, n, edge);
-                    bv.edge = edge;
-                }
-                gemm_region(P, bv, 0, Mw, 0, npw, 0, n, mine, ldp, false, blk > br.begin);
+                pw_weight_block(trans, cin, cout, n, xb, cin, z, ldz, mine, ldp, edge, blk > br.begin);
             }
             if (dx) {
                 float* out = staged ? staged : dx + r0 * cin;
-                const GemmProblem P{Trans::No, n, cin, cout, z, ldz, out, cin, Epilogue{}, stream_dx && !staged};
-                BView bv;
-                bv.packed = wt->data();
-                bv.packed_rows = cout;
-                bv.layout = wt->layout();
-                gemm_region(P, bv, 0, n, 0, bv.layout.panels(), 0, cout, P.C, cin, true, false);
+                pw_input_block(cin, cout, n, z, ldz, *wt, out, cin, stream_dx && !staged);
                 if (dx_sums) {
                     BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;
                     m.x = x + r0 * cin;
@@ -201,5 +225,240 @@ void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, con
         }
     });
 }
+
+/// Both gradients of a 1x1 convolution followed by training-mode batch norm and a clamp
+/// (`Z = X W`, `A = clamp(Z * scale + shift)` with the batch statistics), when the gradient
+/// of A is *pushed* a block of rows at a time, in any order, by a kernel that makes it and
+/// does not store it (`depthwise_backward_produced` with a `RowConsumer`: the depthwise
+/// layer of an inverted residual block feeding its expansion).
+///
+/// Batch norm's input gradient `dZ = k G + m Z + b` (G the masked gradient of A) needs
+/// the sums over the whole batch for m and b, which the producer is still taking when the
+/// rows arrive. k does not, and Z = X W is linear in X, so each block contributes its
+/// `X~^T (k G)` to dW and its `(k G) W^T` to dX as it arrives, and `finish` adds what m and
+/// b contribute once the sums are known:
+///
+/// - `dW = X~^T (k G) + (X~^T X) W diag(m) + S b^T`, with `X~ = X - mean(X)` (centring X
+///   keeps the large `b` term out of the float sums: `S = sum X~` is zero up to rounding
+///   and taken in double, as `X~^T X`, in a pass over X at `begin`);
+/// - `dX = (k G) W^T + X (W diag(m) W^T) + 1 (W b)^T` (+ a residual gradient), the last
+///   terms one small product over X and dX.
+///
+/// So the gradient of A and batch norm's input gradient never reach memory: the
+/// expansion's backward costs no pass over its (largest) tensors. Results are exact up to
+/// float rounding (the products are reassociated); dW is summed in the producer's fixed
+/// chunks, added in chunk order, so nothing depends on the thread count.
+///
+/// Use: `begin` (allocates; before the producer runs), the producer calls `consume`,
+/// `finish` with the two batch-norm sums of G (`DxBatchNormSums`, taken by the producer).
+class BatchNormPointwiseBackward final : public RowConsumer {
+public:
+    struct Problem {
+        std::size_t rows = 0, cin = 0, cout = 0;
+        const float* x = nullptr;        ///< rows x cin, the convolution's input
+        const float* w = nullptr;        ///< cin x cout, the weights
+        const PackedMatrix* wt = nullptr;///< W^T packed (`pack(Trans::Yes, cout, cin, w, cout)`), with dx
+        const float* z = nullptr;        ///< rows x cout, batch norm's input
+        ChannelMap act;                  ///< batch norm + clamp of the forward (the mask)
+        const float* gamma = nullptr;    ///< cout values, or null for 1
+        const float* mean = nullptr;     ///< cout batch means
+        const float* invstd = nullptr;   ///< cout values of 1 / sqrt(var + eps)
+        float* dw = nullptr;             ///< cin x cout, overwritten by finish; null: not wanted
+        float* dx = nullptr;             ///< rows x cin, overwritten; null: not wanted
+    };
+
+    /// Prepare for rows handed over by `chunks` chunks, at most `max_rows` rows a call.
+    void begin(const Problem& p, std::size_t chunks, std::size_t max_rows) {
+        using namespace detail;
+        if (!p.z || !p.act.scale || !p.act.shift || !p.mean || !p.invstd || (p.dw && (!p.x || !p.w)) ||
+            (p.dx && (!p.x || !p.w || !p.wt)))
+            throw shape_error("BatchNormPointwiseBackward: missing input");
+        if (p.dx && (p.wt->rows() != p.cout || p.wt->cols() != p.cin))
+            throw shape_error("BatchNormPointwiseBackward: packed W^T is " + std::to_string(p.wt->rows()) + " x " +
+                              std::to_string(p.wt->cols()) + ", expected " + std::to_string(p.cout) + " x " +
+                              std::to_string(p.cin));
+        p_ = p;
+        chunks_ = std::max<std::size_t>(chunks, 1);
+        max_rows_ = std::max<std::size_t>(max_rows, 1);
+        const std::size_t cin = p.cin, cout = p.cout;
+        k_.resize(cout);
+        for (std::size_t j = 0; j < cout; ++j) k_[j] = float((p.gamma ? p.gamma[j] : 1.0) * p.invstd[j]);
+        trans_ = transpose_pays(cin, cout);
+        const std::size_t Mw = trans_ ? cout : cin, Nw = trans_ ? cin : cout;
+        ldp_ = round_up(Nw, 16);
+        part_size_ = round_up(Mw * ldp_, 16);
+        const std::size_t T = std::size_t(max_threads());
+        xt_size_ = round_up(max_rows_ * cin, 16);
+        edge_size_ = round_up(max_rows_ * GemmShape::nr, 16);
+        if (p.dw) {
+            float* part = part_.get(chunks_ * part_size_);
+            std::fill(part, part + chunks_ * part_size_, 0.0f);
+            thread_.get(T * (xt_size_ + edge_size_));
+            input_statistics();
+        }
+    }
+
+    /// Rows [r0, r0 + n) of the gradient of A (n x cout): scaled in place to k G, then their
+    /// share of dX and (chunk `chunk`'s copy of) dW.
+    void consume(std::size_t chunk, int thread, std::size_t r0, std::size_t n, float* g) override {
+        using namespace detail;
+        constexpr std::size_t W = simd_width;
+        const std::size_t cin = p_.cin, cout = p_.cout;
+        const vfloat lo(p_.act.lo), hi(p_.act.hi);
+        for (std::size_t r = 0; r < n; ++r) {
+            float* gr = g + r * cout;
+            const float* zr = p_.z + (r0 + r) * cout;
+            for (std::size_t j = 0; j < cout; j += W) {
+                const std::size_t m = std::min(W, cout - j);
+                // The same fma as the forward's activation: the same bits, the same mask.
+                const vfloat v = xsimd::fma(lanes(zr + j, m), lanes(p_.act.scale + j, m), lanes(p_.act.shift + j, m));
+                const vfloat d = xsimd::select((v > lo) & (v < hi), lanes(gr + j, m) * lanes(k_.data() + j, m),
+                                               vfloat(0.0f));
+                store_n(gr + j, d, m);
+            }
+        }
+        if (p_.dx) pw_input_block(cin, cout, n, g, cout, *p_.wt, p_.dx + r0 * cin, cin, false);
+        if (p_.dw) {
+            float* mine = thread_.data() + std::size_t(thread) * (xt_size_ + edge_size_);
+            float* xt = mine;
+            for (std::size_t r0b = 0; r0b < n; r0b += max_rows_) {  // n <= max_rows_ as announced
+                const std::size_t nb = std::min(max_rows_, n - r0b);
+                map_rows(center_, p_.x + (r0 + r0b) * cin, cin, cin, nb, xt);
+                pw_weight_block(trans_, cin, cout, nb, xt, cin, g + r0b * cout, cout,
+                                part_.data() + chunk * part_size_, ldp_, mine + xt_size_, true);
+            }
+        }
+    }
+
+    /// Complete dW and dX from batch norm's two backward sums of the gradient of A
+    /// (`sums[j] = sum g`, `sums[cout + j] = sum g x_hat`), adding `dx_residual` (rows x
+    /// cin, e.g. a skip connection's gradient) to dX when not null.
+    void finish(const double* sums, const float* dx_residual = nullptr) {
+        using namespace detail;
+        const std::size_t cin = p_.cin, cout = p_.cout, N = p_.rows;
+        std::vector<double> m(cout), b(cout);
+        for (std::size_t j = 0; j < cout; ++j) {
+            const BatchNormGradCoef q = batchnorm_grad_coef(p_.gamma, p_.mean, p_.invstd, sums, cout, N, j);
+            m[j] = q.m;
+            b[j] = q.b;
+        }
+        if (p_.dw) {
+            // The chunks' copies added in chunk order (in place, in the first copy).
+            float* acc = part_.data();
+            add_row_copies(acc, part_size_, int(chunks_), part_size_);
+            // (X~^T X) W (float products of sums taken in double), column j scaled by m_j,
+            // plus S b^T.
+            std::vector<float> gf(gram_.begin(), gram_.end()), gw(cin * cout);
+            gemm(Trans::No, Trans::No, cin, cout, cin, gf.data(), cin, p_.w, cout, gw.data(), cout);
+            for (std::size_t i = 0; i < cin; ++i)
+                for (std::size_t j = 0; j < cout; ++j) {
+                    const std::size_t at = trans_ ? j * ldp_ + i : i * ldp_ + j;
+                    p_.dw[i * cout + j] = float(double(acc[at]) + double(gw[i * cout + j]) * m[j] + centred_sum_[i] * b[j]);
+                }
+        }
+        if (p_.dx) {
+            // dX += X (W diag(m) W^T) + (W b)^T (+ the residual gradient).
+            std::vector<float> wm(cin * cout), mm(cin * cin), c(cin);
+            for (std::size_t a = 0; a < cin; ++a) {
+                double cb = 0;
+                for (std::size_t j = 0; j < cout; ++j) {
+                    cb += double(p_.w[a * cout + j]) * b[j];
+                    wm[a * cout + j] = float(double(p_.w[a * cout + j]) * m[j]);
+                }
+                c[a] = float(cb);
+            }
+            gemm(Trans::No, Trans::Yes, cin, cin, cout, wm.data(), cout, p_.w, cout, mm.data(), cin);
+            Epilogue ep;
+            ep.bias = c.data();
+            ep.residual = dx_residual;
+            ep.ldr = cin;
+            ep.accumulate = true;
+            gemm(Trans::No, Trans::No, N, cin, cin, p_.x, cin, mm.data(), cin, p_.dx, cin, ep);
+        }
+    }
+
+private:
+    /// Column sums and `X~^T X` of x in double (fixed chunks, added in order), the mean
+    /// X is centred by (`center_`) and `S = sum X~`.
+    void input_statistics() {
+        using namespace detail;
+        constexpr std::size_t W = simd_width, B = 64;
+        const std::size_t cin = p_.cin, N = p_.rows;
+        const std::size_t nst = std::max<std::size_t>(1, std::min<std::size_t>(64, N / 1024));
+        const std::size_t per = cin * cin + cin;
+        std::vector<double> part(nst * per, 0.0);
+        const int T = std::min<int>(threads_for(double(N) * double(cin) * double(cin), 1.0e6), int(nst));
+        run_parallel(T, [&](int t, int nt) {
+            const Range qr = split_range(nst, std::size_t(nt), std::size_t(t));
+            for (std::size_t q = qr.begin; q < qr.end; ++q) {
+                const Range rr = split_range(N, nst, q);
+                double* pd = part.data() + q * per;
+                for (std::size_t b0 = rr.begin; b0 < rr.end; b0 += B) {
+                    const std::size_t b1 = std::min(rr.end, b0 + B);
+                    // Float sums over B rows in registers (a tile of 8 rows of X^T X by one
+                    // vector of columns), then added to the chunk's double sums.
+                    for (std::size_t j = 0; j < cin; j += W) {
+                        const std::size_t m = std::min(W, cin - j);
+                        alignas(64) float tile[8 * W];
+                        vfloat sv(0.0f);
+                        for (std::size_t r = b0; r < b1; ++r) sv += lanes(p_.x + r * cin + j, m);
+                        sv.store_aligned(tile);
+                        for (std::size_t l = 0; l < m; ++l) pd[cin * cin + j + l] += tile[l];
+                        for (std::size_t a0 = 0; a0 < cin; a0 += 8) {
+                            const std::size_t na = std::min<std::size_t>(8, cin - a0);
+                            vfloat acc[8];
+                            for (auto& v : acc) v = vfloat(0.0f);
+                            if (na == 8) {
+                                for (std::size_t r = b0; r < b1; ++r) {
+                                    const float* xr = p_.x + r * cin;
+                                    const vfloat xv = lanes(xr + j, m);
+#pragma GCC unroll 8
+                                    for (std::size_t a = 0; a < 8; ++a) acc[a] = xsimd::fma(vfloat(xr[a0 + a]), xv, acc[a]);
+                                }
+                            } else {
+                                for (std::size_t r = b0; r < b1; ++r) {
+                                    const float* xr = p_.x + r * cin;
+                                    const vfloat xv = lanes(xr + j, m);
+                                    for (std::size_t a = 0; a < na; ++a) acc[a] = xsimd::fma(vfloat(xr[a0 + a]), xv, acc[a]);
+                                }
+                            }
+                            for (std::size_t a = 0; a < na; ++a) {
+                                acc[a].store_aligned(tile);
+                                for (std::size_t l = 0; l < m; ++l) pd[(a0 + a) * cin + j + l] += tile[l];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        std::vector<double> tot(per, 0.0);
+        for (std::size_t q = 0; q < nst; ++q)
+            for (std::size_t k = 0; k < per; ++k) tot[k] += part[q * per + k];
+        const double* sx = tot.data() + cin * cin;
+        mean_.assign(cin, 0.0f);
+        ones_.assign(cin, 1.0f);
+        shift_.resize(cin);
+        for (std::size_t j = 0; j < cin; ++j) {
+            mean_[j] = float(sx[j] / double(N));
+            shift_[j] = -mean_[j];
+        }
+        center_ = ChannelMap{ones_.data(), shift_.data(), -INFINITY, INFINITY};
+        // X~^T X = X^T X - mean sum X^T; S = sum X - N mean (the float mean X is centred by).
+        gram_.resize(cin * cin);
+        centred_sum_.resize(cin);
+        for (std::size_t i = 0; i < cin; ++i) {
+            centred_sum_[i] = sx[i] - double(N) * double(mean_[i]);
+            for (std::size_t a = 0; a < cin; ++a) gram_[i * cin + a] = tot[i * cin + a] - double(mean_[i]) * sx[a];
+        }
+    }
+
+    Problem p_;
+    std::size_t chunks_ = 1, max_rows_ = 1, ldp_ = 0, part_size_ = 0, xt_size_ = 0, edge_size_ = 0;
+    bool trans_ = false;
+    std::vector<float> k_, mean_, ones_, shift_;
+    std::vector<double> gram_, centred_sum_;
+    ChannelMap center_;
+    AlignedBuffer part_, thread_;  ///< the chunks' dW copies; per thread: mapped X rows, an edge panel
+};
 
 }  // namespace typenet::kernels

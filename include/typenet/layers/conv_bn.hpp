@@ -150,9 +150,13 @@ public:
     /// 1x1 or depthwise layer given `dx_sums` (the previous layer's `gradient_sums()`, with
     /// `xmap` its `activation_map()`) takes that layer's batch-norm backward sums from dx as
     /// it makes it; the previous layer's backward then runs with `sums_given`.
+    ///
+    /// A depthwise layer given `dx_rows` hands the rows of its input gradient to it instead
+    /// of writing `dx` (null): the previous layer's `begin_produced_backward`.
     void backward_raw(const float* x, const Shape<4>& in, const float* y, const float* dy, float* dx,
                       const Context& ctx, const kernels::ChannelMap* xmap = nullptr,
-                      const kernels::DxBatchNormSums* dx_sums = nullptr, bool sums_given = false) {
+                      const kernels::DxBatchNormSums* dx_sums = nullptr, bool sums_given = false,
+                      kernels::RowConsumer* dx_rows = nullptr) {
         const auto g = op_.geometry(in, "ConvBN");
         const std::size_t rows = g.n * g.oh * g.ow, C = op_.out_channels();
         // Gradient before the activation. With batch statistics, batch norm's backward
@@ -165,9 +169,12 @@ public:
         const bool mapped_path = batch_mapped && (op_.pointwise() || op_.spec.depthwise);
         if ((xmap || !y) && !mapped_path)
             throw config_error("ConvBN: backward of a deferred activation needs its training path");
-        if ((dx_sums && !(mapped_path && dx && xmap)) || (sums_given && !mapped_path))
+        if ((dx_sums && !(mapped_path && (dx || dx_rows) && xmap)) || (sums_given && !mapped_path))
             throw config_error("ConvBN: batch-norm sums shared between layers need the training path of chained "
                                "1x1 / depthwise layers");
+        if (dx_rows && !(mapped_path && op_.spec.depthwise && !dx && xmap && dx_sums))
+            throw config_error("ConvBN: an input gradient handed over row by row needs a depthwise layer's training "
+                               "path, the previous layer's map and sums, and no dx");
         if (std::is_same_v<Act, ReLU6> && !fused_mask) {
             float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
@@ -203,7 +210,7 @@ public:
                     [&map, ow, C](std::size_t r0, std::size_t r1, float* out) {
                         map.rows(r0 * ow, r1 * ow, out, C, false);
                     },
-                    train_conv ? op_.dkernel.data() : nullptr, dx, xmap, dx_sums);
+                    train_conv ? op_.dkernel.data() : nullptr, dx, xmap, dx_sums, dx_rows);
             }, sums_given);
         } else if (batch_mapped && !dx && train_conv && kernels::conv_direct_eligible(g, C)) {
             // A network's first layer (MobileNetV2's stem): no input gradient, and the weight
@@ -286,6 +293,49 @@ public:
     /// this layer's batch-norm backward sums (see `backward_raw`).
     kernels::DxBatchNormSums gradient_sums() { return bn_.gradient_sums(); }
 
+    /// A 1x1 layer whose activation was deferred, when the next layer (a depthwise one,
+    /// `backward_raw(..., dx_rows)`) makes this layer's output gradient row by row and
+    /// takes its batch-norm sums (`gradient_sums()`): its backward consumes those rows as
+    /// they come (`kernels::BatchNormPointwiseBackward`), so neither the gradient nor batch
+    /// norm's input gradient is ever stored. `begin_produced_backward` before the next
+    /// layer's backward (`chunks`: its chunk count, `row_pixels`: pixels a row), then
+    /// `finish_produced_backward` (adds `dx_residual` to dx when not null).
+    kernels::RowConsumer* begin_produced_backward(const float* x, const Shape<4>& in, float* dx, const Context& ctx,
+                                                  std::size_t chunks, std::size_t row_pixels) {
+        if (!(defers_activation(ctx) && op_.pointwise() && std::is_same_v<Act, ReLU6> &&
+              detail::BatchNormCore::fuses_clamp_mask()))
+            throw config_error("ConvBN: a produced output gradient needs the training path of a 1x1 layer + ReLU6");
+        const auto g = op_.geometry(in, "ConvBN");
+        const std::size_t C = op_.out_channels();
+        if (dx) train_pack_.pack(kernels::Trans::Yes, C, g.c, op_.kernel.data(), C);
+        const kernels::DxBatchNormSums st = bn_.gradient_sums();
+        kernels::BatchNormPointwiseBackward::Problem p;
+        p.rows = g.n * g.oh * g.ow;
+        p.cin = g.c;
+        p.cout = C;
+        p.x = x;
+        p.w = op_.kernel.data();
+        p.wt = dx ? &train_pack_ : nullptr;
+        p.z = z_.data();
+        p.act = activation_map();
+        p.gamma = bn_.gamma.data();
+        p.mean = st.mean;
+        p.invstd = st.invstd;
+        p.dw = ctx.trainable ? op_.dkernel.data() : nullptr;
+        p.dx = dx;
+        produced_rows_ = p.rows;
+        produced_affine_ = ctx.trainable && bn_.affine_trainable();
+        produced_.begin(p, chunks, row_pixels);
+        return &produced_;
+    }
+    void finish_produced_backward(const float* dx_residual = nullptr) {
+        const kernels::DxBatchNormSums st = bn_.gradient_sums();
+        produced_.finish(st.out, dx_residual);
+        // Batch norm's own gradients from the same sums (no pass over any tensor).
+        bn_.backward_batch_map(z_.data(), nullptr, produced_rows_, produced_affine_, true, nullptr, lo, hi,
+                               [](const auto&) {}, true);
+    }
+
     /// Will a pass with `ctx` use the folded form (moving statistics folded into the weights)?
     bool folded_for(const Context& ctx) const { return path_for(ctx) == Path::folded; }
     /// Convolution geometry for input `in`.
@@ -362,6 +412,9 @@ private:
     /// it can use whole aligned vectors and stream a large one past the caches.
     kernels::AlignedBuffer z_;
     std::vector<float> g_, dz_;  ///< masked gradient, its input gradient (when there is no scratch)
+    kernels::BatchNormPointwiseBackward produced_;  ///< backward from a produced output gradient
+    std::size_t produced_rows_ = 0;
+    bool produced_affine_ = false;
 };
 
 /// `ConvBN` with its convolution fixed at compile time: `Filters` outputs, square

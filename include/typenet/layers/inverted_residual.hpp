@@ -133,10 +133,22 @@ public:
             const kernels::DxBatchNormSums dsums = depthwise_.gradient_sums();
             project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
             if constexpr (has_expand) {
-                float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
                 // And the depthwise layer takes the expansion's, from the gradient it makes.
                 const kernels::ChannelMap emap = expand_.activation_map();
                 const kernels::DxBatchNormSums esums = expand_.gradient_sums();
+                const std::size_t chunks = kernels::depthwise_backward_chunks(depthwise_.geometry(e));
+                if (shape_size(in) / in[3] >= 4 * chunks * in[3]) {
+                    // Large blocks: the expansion's backward consumes the depthwise input
+                    // gradient row by row, so it is never stored (its per-chunk copies of
+                    // dW and the pass over its input cost little next to those tensors).
+                    kernels::RowConsumer* rows =
+                        expand_.begin_produced_backward(x.data(), in, dx ? dx->data() : nullptr, ctx, chunks, in[2]);
+                    depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, nullptr, ctx, &emap, &esums,
+                                            true, rows);
+                    expand_.finish_produced_backward(dx && residual() ? dy.data() : nullptr);
+                    return;
+                }
+                float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
                 depthwise_.backward_raw(expand_.pre_activation(), e, nullptr, gd, ge, ctx, &emap, &esums, true);
                 expand_.backward_raw(x.data(), in, nullptr, ge, dx ? dx->data() : nullptr, ctx, nullptr, nullptr,
                                      true);
