@@ -336,7 +336,10 @@ public:
     void finish(const double* sums, const float* dx_residual = nullptr) {
         using namespace detail;
         const std::size_t cin = p_.cin, cout = p_.cout, N = p_.rows;
-        std::vector<double> m(cout), b(cout);
+        std::vector<double>& m = fm_;
+        std::vector<double>& b = fb_;
+        m.resize(cout);
+        b.resize(cout);
         for (std::size_t j = 0; j < cout; ++j) {
             const BatchNormGradCoef q = batchnorm_grad_coef(p_.gamma, p_.mean, p_.invstd, sums, cout, N, j);
             m[j] = q.m;
@@ -348,7 +351,10 @@ public:
             add_row_copies(acc, part_size_, int(chunks_), part_size_);
             // (X~^T X) W (float products of sums taken in double), column j scaled by m_j,
             // plus S b^T.
-            std::vector<float> gf(gram_.begin(), gram_.end()), gw(cin * cout);
+            std::vector<float>& gf = f1_;
+            std::vector<float>& gw = f2_;
+            gf.assign(gram_.begin(), gram_.end());
+            gw.resize(cin * cout);
             gemm(Trans::No, Trans::No, cin, cout, cin, gf.data(), cin, p_.w, cout, gw.data(), cout);
             for (std::size_t i = 0; i < cin; ++i)
                 for (std::size_t j = 0; j < cout; ++j) {
@@ -358,7 +364,12 @@ public:
         }
         if (p_.dx) {
             // dX += X (W diag(m) W^T) + (W b)^T (+ the residual gradient).
-            std::vector<float> wm(cin * cout), mm(cin * cin), c(cin);
+            std::vector<float>& wm = f1_;
+            std::vector<float>& mm = f2_;
+            std::vector<float>& c = f3_;
+            wm.resize(cin * cout);
+            mm.resize(cin * cin);
+            c.resize(cin);
             for (std::size_t a = 0; a < cin; ++a) {
                 double cb = 0;
                 for (std::size_t j = 0; j < cout; ++j) {
@@ -386,7 +397,8 @@ private:
         const std::size_t cin = p_.cin, N = p_.rows;
         const std::size_t nst = std::max<std::size_t>(1, std::min<std::size_t>(64, N / 1024));
         const std::size_t per = cin * cin + cin;
-        std::vector<double> part(nst * per, 0.0);
+        std::vector<double>& part = stats_;
+        part.assign(nst * per, 0.0);
         const int T = std::min<int>(threads_for(double(N) * double(cin) * double(cin), 1.0e6), int(nst));
         run_parallel(T, [&](int t, int nt) {
             const Range qr = split_range(nst, std::size_t(nt), std::size_t(t));
@@ -431,7 +443,8 @@ private:
                 }
             }
         });
-        std::vector<double> tot(per, 0.0);
+        std::vector<double>& tot = fm_;
+        tot.assign(per, 0.0);
         for (std::size_t q = 0; q < nst; ++q)
             for (std::size_t k = 0; k < per; ++k) tot[k] += part[q * per + k];
         const double* sx = tot.data() + cin * cin;
@@ -457,6 +470,9 @@ private:
     bool trans_ = false;
     std::vector<float> k_, mean_, ones_, shift_;
     std::vector<double> gram_, centred_sum_;
+    // Reused between calls (sized once per shape): statistics partials, finish's terms.
+    std::vector<double> stats_, fm_, fb_;
+    std::vector<float> f1_, f2_, f3_;
     ChannelMap center_;
     AlignedBuffer part_, thread_;  ///< the chunks' dW copies; per thread: mapped X rows, an edge panel
 };
