@@ -688,6 +688,16 @@ TEST_CASE("InvertedResidual: backward equals the same block built from generic l
         copy_weights(same_l, res_l);
         same_gradients(same_l, res_l, xl, training);
 
+        // Small and deep (rows < 4 x chunks x channels): the expansion's gradient stored,
+        // its sums taken by the depthwise backward.
+        Tensor<4> xs = random_tensor<4>({1, 4, 4, 16}, rng);
+        InvertedResidual<6, 16, 1> deep;
+        Residual<Conv2DBN<96, 1, 1>, DepthwiseBN<1>, Conv2DBN<16, 1, 1, Linear>> res_d;
+        deep.build(shape_of(xs), rng);
+        res_d.build(shape_of(xs), rng);
+        copy_weights(deep, res_d);
+        same_gradients(deep, res_d, xs, training);
+
         InvertedResidual<1, 4, 1> first;  // no expansion
         Residual<DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>> res1;
         first.build(shape_of(x), rng);
