@@ -84,7 +84,10 @@ inline std::string signature_diff(const std::string& file_sig, const std::string
 template <class M>
 std::string input_shape_of(const M& model) {
     std::string s;
-    for (std::size_t e : model.example_shape()) s += (s.empty() ? "" : ",") + std::to_string(e);
+    for (std::size_t e : model.example_shape()) {
+        if (!s.empty()) s += ',';
+        s += std::to_string(e);
+    }
     return s;
 }
 

@@ -411,7 +411,7 @@ private:
                     // vector of columns), then added to the chunk's double sums.
                     for (std::size_t j = 0; j < cin; j += W) {
                         const std::size_t m = std::min(W, cin - j);
-                        alignas(64) float tile[8 * W];
+                        alignas(64) float tile[W] = {};
                         vfloat sv(0.0f);
                         for (std::size_t r = b0; r < b1; ++r) sv += lanes(p_.x + r * cin + j, m);
                         sv.store_aligned(tile);
