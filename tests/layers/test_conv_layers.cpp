@@ -654,56 +654,50 @@ TEST_CASE("InvertedResidual: shapes, residual, scratch path") {
     CHECK(scratch.capacity() == 0);  // the fused path keeps nothing between the convolutions
 }
 
+namespace {
+// Build `Block` and the generic layers `Generic` (`build_generic(g)`), give both the same
+// weights, and compare their forward and backward on x.
+template <class Block, class Generic, class BuildGeneric>
+void against_generic(const Tensor<4>& x, Rng& rng, bool training, BuildGeneric&& build_generic) {
+    Block block;
+    Generic generic;
+    block.build(shape_of(x), rng);
+    build_generic(generic);
+    copy_weights(block, generic);
+    same_gradients(block, generic, x, training);
+}
+}  // namespace
+
 TEST_CASE("InvertedResidual: backward equals the same block built from generic layers") {
     Rng rng(9);
     Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
+    auto residual_build = [&rng](const Tensor<4>& in) { return [&rng, s = shape_of(in)](auto& g) { g.build(s, rng); }; };
     for (bool training : {true, false}) {
-        InvertedResidual<6, 8, 2> down;
-        Sequential<Conv2DBN<24, 1, 1>, DepthwiseBN<2>, Conv2DBN<8, 1, 1, Linear>> seq;
-        down.build(shape_of(x), rng);
-        seq.build({6, 6, 4});
-        copy_weights(down, seq);
-        same_gradients(down, seq, x, training);
-
-        InvertedResidual<6, 4, 1> same;  // with the skip connection
-        Residual<Conv2DBN<24, 1, 1>, DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>> res;
-        same.build(shape_of(x), rng);
-        res.build(shape_of(x), rng);
-        copy_weights(same, res);
-        same_gradients(same, res, x, training);
+        against_generic<InvertedResidual<6, 8, 2>, Sequential<Conv2DBN<24, 1, 1>, DepthwiseBN<2>, Conv2DBN<8, 1, 1, Linear>>>(
+            x, rng, training, [](auto& g) { g.build({6, 6, 4}); });
+        // With the skip connection.
+        against_generic<InvertedResidual<6, 4, 1>, Residual<Conv2DBN<24, 1, 1>, DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>>>(
+            x, rng, training, residual_build(x));
 
         // Larger: the expansion's backward consumes the depthwise input gradient row by
         // row over several chunks (InvertedResidual's path for large tensors).
         Tensor<4> xl = random_tensor<4>({2, 24, 24, 8}, rng);
-        InvertedResidual<6, 16, 2> down_l;
-        Sequential<Conv2DBN<48, 1, 1>, DepthwiseBN<2>, Conv2DBN<16, 1, 1, Linear>> seq_l;
-        down_l.build(shape_of(xl), rng);
-        seq_l.build({24, 24, 8});
-        copy_weights(down_l, seq_l);
-        same_gradients(down_l, seq_l, xl, training);
-        InvertedResidual<6, 8, 1> same_l;
-        Residual<Conv2DBN<48, 1, 1>, DepthwiseBN<1>, Conv2DBN<8, 1, 1, Linear>> res_l;
-        same_l.build(shape_of(xl), rng);
-        res_l.build(shape_of(xl), rng);
-        copy_weights(same_l, res_l);
-        same_gradients(same_l, res_l, xl, training);
+        against_generic<InvertedResidual<6, 16, 2>,
+                        Sequential<Conv2DBN<48, 1, 1>, DepthwiseBN<2>, Conv2DBN<16, 1, 1, Linear>>>(
+            xl, rng, training, [](auto& g) { g.build({24, 24, 8}); });
+        against_generic<InvertedResidual<6, 8, 1>, Residual<Conv2DBN<48, 1, 1>, DepthwiseBN<1>, Conv2DBN<8, 1, 1, Linear>>>(
+            xl, rng, training, residual_build(xl));
 
         // Small and deep (rows < 4 x chunks x channels): the expansion's gradient stored,
         // its sums taken by the depthwise backward.
         Tensor<4> xs = random_tensor<4>({1, 4, 4, 16}, rng);
-        InvertedResidual<6, 16, 1> deep;
-        Residual<Conv2DBN<96, 1, 1>, DepthwiseBN<1>, Conv2DBN<16, 1, 1, Linear>> res_d;
-        deep.build(shape_of(xs), rng);
-        res_d.build(shape_of(xs), rng);
-        copy_weights(deep, res_d);
-        same_gradients(deep, res_d, xs, training);
+        against_generic<InvertedResidual<6, 16, 1>,
+                        Residual<Conv2DBN<96, 1, 1>, DepthwiseBN<1>, Conv2DBN<16, 1, 1, Linear>>>(
+            xs, rng, training, residual_build(xs));
 
-        InvertedResidual<1, 4, 1> first;  // no expansion
-        Residual<DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>> res1;
-        first.build(shape_of(x), rng);
-        res1.build(shape_of(x), rng);
-        copy_weights(first, res1);
-        same_gradients(first, res1, x, training);
+        // No expansion.
+        against_generic<InvertedResidual<1, 4, 1>, Residual<DepthwiseBN<1>, Conv2DBN<4, 1, 1, Linear>>>(
+            x, rng, training, residual_build(x));
     }
 }
 

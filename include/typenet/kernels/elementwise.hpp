@@ -434,9 +434,13 @@ struct DxBatchNormSums {
 struct BatchNormGradCoef {
     double k, m, b;
 };
+/// Its k alone, which needs no sums: `gamma invstd` (gamma null: 1).
+inline double batchnorm_grad_scale(const float* gamma, const float* invstd, std::size_t j) noexcept {
+    return (gamma ? gamma[j] : 1.0) * invstd[j];
+}
 inline BatchNormGradCoef batchnorm_grad_coef(const float* gamma, const float* mean, const float* invstd,
                                              const double* s, std::size_t c, std::size_t rows, std::size_t j) noexcept {
-    const double k = (gamma ? gamma[j] : 1.0) * invstd[j];
+    const double k = batchnorm_grad_scale(gamma, invstd, j);
     const double m = -k * s[c + j] / double(rows) * invstd[j];
     return {k, m, -k * s[j] / double(rows) - m * mean[j]};
 }

@@ -282,7 +282,7 @@ public:
         max_rows_ = std::max<std::size_t>(max_rows, 1);
         const std::size_t cin = p.cin, cout = p.cout;
         k_.resize(cout);
-        for (std::size_t j = 0; j < cout; ++j) k_[j] = float((p.gamma ? p.gamma[j] : 1.0) * p.invstd[j]);
+        for (std::size_t j = 0; j < cout; ++j) k_[j] = float(batchnorm_grad_scale(p.gamma, p.invstd, j));
         trans_ = transpose_pays(cin, cout);
         const std::size_t Mw = trans_ ? cout : cin, Nw = trans_ ? cin : cout;
         ldp_ = round_up(Nw, 16);
@@ -304,19 +304,21 @@ public:
         using namespace detail;
         constexpr std::size_t W = simd_width;
         const std::size_t cin = p_.cin, cout = p_.cout;
-        const vfloat lo(p_.act.lo), hi(p_.act.hi);
-        for (std::size_t r = 0; r < n; ++r) {
-            float* gr = g + r * cout;
-            const float* zr = p_.z + (r0 + r) * cout;
+        // The clamp's mask as batch norm's backward takes it (the forward's fma, so the
+        // same bits), then the scale k.
+        BatchNormInputGrad<ClampMaskFrom::affine> mask;
+        mask.x = p_.z + r0 * cout;
+        mask.dy = g;
+        mask.a = p_.act.scale;
+        mask.b0 = p_.act.shift;
+        mask.lo = p_.act.lo;
+        mask.hi = p_.act.hi;
+        mask.c = cout;
+        for (std::size_t r = 0; r < n; ++r)
             for (std::size_t j = 0; j < cout; j += W) {
                 const std::size_t m = std::min(W, cout - j);
-                // The same fma as the forward's activation: the same bits, the same mask.
-                const vfloat v = xsimd::fma(lanes(zr + j, m), lanes(p_.act.scale + j, m), lanes(p_.act.shift + j, m));
-                const vfloat d = xsimd::select((v > lo) & (v < hi), lanes(gr + j, m) * lanes(k_.data() + j, m),
-                                               vfloat(0.0f));
-                store_n(gr + j, d, m);
+                store_n(g + r * cout + j, mask.grad(r, j, m) * lanes(k_.data() + j, m), m);
             }
-        }
         if (p_.dx) pw_input_block(cin, cout, n, g, cout, *p_.wt, p_.dx + r0 * cin, cin, false);
         if (p_.dw) {
             float* mine = thread_.data() + std::size_t(thread) * (xt_size_ + edge_size_);
