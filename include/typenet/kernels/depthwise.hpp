@@ -684,7 +684,7 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 /// layer's activation recomputed from its pre-normalisation tensor), a few rows at a time
 /// into a per-thread buffer (`Slot::im2col`).
 ///
-/// With `dx_sums` (needs `dx` and `xmap`), also the previous layer's batch-norm backward
+/// With `dx_sums` (needs `dx` or `dx_rows`, and `xmap`), also the previous layer's batch-norm backward
 /// sums (`DxBatchNormSums`, as `pointwise_backward` takes them): each row of dx is summed
 /// with its row of x as soon as it is complete, while both are in cache (a dx large enough
 /// to be streamed is made a row at a time in a per-thread buffer, summed there, then
