@@ -135,8 +135,74 @@ inline RowPrefetch next_rows_prefetch(const ConvGeometry& g, const float* ximg, 
     return pf;
 }
 
-/// Depthwise forward of one channel vector [c0, c0 + n) of `RB` output rows at once
-/// (neighbouring rows share input rows, which then come from L1).
+/// Output columns the stride-1 3x3 depthwise interior computes per step (with `RB`
+/// output rows: RB x 4 accumulators fed by RB + 2 input rows of 6 columns).
+inline constexpr std::size_t dw_cols = 4;
+
+/// The interior columns [in.lo, in.hi) of a stride-1 3x3 depthwise sweep over channels
+/// [c0, c0 + n) of `RB` consecutive output rows (`xr`, `yr` as in `dw_forward_vec`),
+/// `dw_cols` output columns at a time: every input vector is loaded once and multiplied
+/// into each of the outputs it feeds. Each output still adds its taps to the bias in
+/// row-major (i, j) order, so its value is bit for bit the one-column loop's. The
+/// epilogue is at most a clamp to [lo, hi] (`Clamp`). Returns the first column left.
+/// Not inlined: inlined, it slowed the one-column loop of short rows (7x7x960).
+template <int RB, bool Full, bool Clamp>
+__attribute__((noinline)) std::size_t dw_interior_cols(const float* const* xr, const float* wt, const float* bias,
+                                                       float* const* yr, float lo_, float hi_, Interior in,
+                                                       std::size_t C, std::size_t pl, std::size_t c0, std::size_t n,
+                                                       RowPrefetch pf) noexcept {
+    constexpr std::size_t OX = dw_cols, NR = std::size_t(RB) + 2, NC = OX + 2;
+    vfloat wv[9];
+#pragma GCC unroll 9
+    for (std::size_t t = 0; t < 9; ++t) wv[t] = ldv<Full>(wt + t * C + c0, n);
+    const vfloat b0 = bias ? ldv<Full>(bias + c0, n) : vfloat(0.0f), lo(lo_), hi(hi_);
+    // The NR distinct input rows: row q is kernel row q of output row 0, the last ones
+    // kernel rows q - (RB - 1) of the last output row.
+    const float* rp[NR];
+#pragma GCC unroll 8
+    for (std::size_t q = 0; q < NR; ++q) rp[q] = (q < 3 ? xr[q] : xr[std::size_t(RB - 1) * 2 + q]) + c0;
+    std::size_t ox = in.lo;
+    for (; ox + OX <= in.hi; ox += OX) {
+        const std::size_t base = (ox - pl) * C;
+        if (pf.p) {
+            const std::size_t l0 = (ox - in.lo) * pf.per_iter;
+            for (std::size_t q = l0; q < std::min(pf.lines, l0 + OX * pf.per_iter); ++q) prefetch_l1(pf.p + q * 64);
+        }
+        vfloat a[RB][OX];
+#pragma GCC unroll 4
+        for (int b = 0; b < RB; ++b)
+#pragma GCC unroll 4
+            for (std::size_t o = 0; o < OX; ++o) a[b][o] = b0;
+#pragma GCC unroll 8
+        for (std::size_t q = 0; q < NR; ++q) {
+#pragma GCC unroll 8
+            for (std::size_t c = 0; c < NC; ++c) {
+                // Input row q feeds kernel row i = q - b of output row b; input column c
+                // feeds kernel column j = c - o of output column o.
+                const vfloat x = ldv<Full>(rp[q] + base + c * C, n);
+#pragma GCC unroll 4
+                for (std::size_t b = 0; b < std::size_t(RB); ++b) {
+                    if (q < b || q - b > 2) continue;
+#pragma GCC unroll 4
+                    for (std::size_t o = 0; o < OX; ++o) {
+                        if (c < o || c - o > 2) continue;
+                        a[b][o] = xsimd::fma(x, wv[(q - b) * 3 + (c - o)], a[b][o]);
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int b = 0; b < RB; ++b) {
+            float* y = yr[b] + ox * C + c0;
+#pragma GCC unroll 4
+            for (std::size_t o = 0; o < OX; ++o) stv<Full>(y + o * C, Clamp ? clamp(a[b][o], lo, hi) : a[b][o], n);
+        }
+    }
+    return ox;
+}
+
+/// Depthwise forward of one channel vector [c0, c0 + n) of `RB` consecutive output rows
+/// of one image at once (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
@@ -162,8 +228,20 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
             finish_channels<Full>(a[b], yr[b] + ox * C + c0, rr[b] ? rr[b] + ox * e.ldr + c0 : nullptr, e, lo, hi,
                                   n);
     };
-    // Interior: no tests.
-    for (std::size_t ox = in.lo; ox < in.hi; ++ox) {
+    // Interior: no tests. A 3x3 kernel with stride 1 takes `dw_cols` output columns at a
+    // time, each input vector loaded once for all the outputs it feeds.
+    std::size_t ox = in.lo;
+    if constexpr (K == 3) {
+        // Stride 2 (fewer shared inputs) and rows of fewer than 2 x dw_cols interior
+        // columns measured slower that way (56x56x144 s2, 7x7x960); the other epilogues
+        // (residual, accumulate, streaming stores) also keep this loop.
+        bool plain = sw == 1 && in.hi - in.lo >= 2 * dw_cols && !e.accumulate && !e.stream;
+        for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
+        if (plain)
+            ox = e.clamp ? dw_interior_cols<RB, Full, true>(xr, wt, e.bias, yr, e.lo, e.hi, in, C, pl, c0, n, pf)
+                         : dw_interior_cols<RB, Full, false>(xr, wt, e.bias, yr, e.lo, e.hi, in, C, pl, c0, n, pf);
+    }
+    for (; ox < in.hi; ++ox) {
         const std::size_t base = (ox * sw - pl) * C + c0;
         if (pf.p) {
             const std::size_t l0 = (ox - in.lo) * pf.per_iter;
