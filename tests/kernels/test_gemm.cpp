@@ -72,7 +72,7 @@ double tol(std::size_t K) { return 1e-6 * (std::sqrt(double(K)) + 2.0); }
 TEST_CASE("gemm matches the naive product on awkward shapes, all transposes") {
     const std::size_t Ms[] = {1, 3, 7, 8, 17, 49, 100};
     const std::size_t Ns[] = {1, 3, 7, 16, 17, 33, 50, 100};
-    const std::size_t Ks[] = {1, 7, 33};
+    const std::size_t Ks[] = {1, 7, 16, 24, 32, 33};  // 16, 24, 32: the unrolled shallow kernels
     double worst = 0;
     std::uint64_t seed = 1;
     for (int t = 0; t < 4; ++t)
@@ -107,6 +107,8 @@ TEST_CASE("gemm epilogue: bias, residual, clamp, accumulate, each and together")
             for (bool tb : {false, true}) {
                 worst = std::max(worst, run_case({37, 53, 29, ta, tb, 3}, ep, seed++));
                 worst = std::max(worst, run_case({64, 48, 16, ta, tb, 0}, ep, seed++));
+                worst = std::max(worst, run_case({40, 100, 24, ta, tb, 1}, ep, seed++));
+                worst = std::max(worst, run_case({49, 96, 32, ta, tb, 0}, ep, seed++));
             }
     }
     MESSAGE("gemm epilogues: max relative error " << worst);
