@@ -71,44 +71,48 @@ TEST_CASE("depthwise_forward matches the naive loop, with every epilogue part") 
     CHECK(worst < 1e-5);
 }
 
-TEST_CASE("depthwise_forward: the column-blocked stride-1 interior equals the one-column loop bit for bit") {
-    // A stride-1 3x3 row sweep with a plain epilogue (bias, clamp) takes its interior
-    // columns four at a time; with `accumulate` onto zeros it keeps the one-column loop.
-    // Both add the same taps in the same order, so the values must agree exactly (0 + v
-    // is v, up to the sign of a zero, which == ignores). Widths around the cut-off of
-    // eight interior columns, full and partial channel vectors, pairs of rows and a
-    // last single row (odd height), with and without bias and clamp.
+TEST_CASE("depthwise_forward: the column-blocked 3x3 interiors equal the one-column loop bit for bit") {
+    // A 3x3 row sweep with a plain epilogue (bias, clamp) takes its interior columns four
+    // at a time (stride 1 per channel vector, stride 2 across all channels per step);
+    // with `accumulate` onto zeros it keeps the one-column loop. Both add the same taps
+    // in the same order, so the values must agree exactly (0 + v is v, up to the sign of
+    // a zero, which == ignores). Widths around the cut-off of eight interior columns,
+    // full and partial channel vectors, pairs of rows and a last single row, with and
+    // without bias and clamp.
     std::uint64_t seed = 900;
-    std::size_t blocked_shapes = 0;
-    for (std::size_t c : {5, 16, 20, 48})
-        for (std::size_t w : {9, 10, 11, 13, 18, 27})
-            for (std::size_t h : {5, 6}) {
-                const auto g = ConvGeometry::same(c == 20 ? 2 : 1, h, w, c, 3, 3, 1, 1);
-                blocked_shapes += w - 2 >= 8;
-                const std::size_t out = g.output_pixels() * c;
-                auto x = naive::random(g.input_size(), seed++), wt = naive::random(9 * c, seed++);
-                auto bias = naive::random(c, seed++);
-                for (int clamp = 0; clamp < 2; ++clamp) {
-                    Epilogue ep;
-                    if (clamp) {
-                        ep.bias = bias.data();
-                        ep.lo = 0.0f;
-                        ep.hi = 0.5f;
+    std::size_t blocked_shapes[3] = {0, 0, 0};  // by stride
+    for (std::size_t s : {1, 2})
+        for (std::size_t c : {5, 16, 20, 48})
+            for (std::size_t w : {9, 10, 11, 13, 18, 27})
+                for (std::size_t h : {5, 6}) {
+                    const auto g = ConvGeometry::same(c == 20 ? 2 : 1, h, w, c, 3, 3, s, s);
+                    const detail::Interior in = detail::interior(g.w, 3, s, g.pad_left, g.ow);
+                    blocked_shapes[s] += in.hi - in.lo >= 8;
+                    const std::size_t out = g.output_pixels() * c;
+                    auto x = naive::random(g.input_size(), seed++), wt = naive::random(9 * c, seed++);
+                    auto bias = naive::random(c, seed++);
+                    for (int clamp = 0; clamp < 2; ++clamp) {
+                        Epilogue ep;
+                        if (clamp) {
+                            ep.bias = bias.data();
+                            ep.lo = 0.0f;
+                            ep.hi = 0.5f;
+                        }
+                        std::vector<float> y(out, 7.0f), ref(out, 0.0f), naive_y(out);
+                        depthwise_forward(g, x.data(), wt.data(), y.data(), ep);
+                        Epilogue acc = ep;
+                        acc.accumulate = true;
+                        depthwise_forward(g, x.data(), wt.data(), ref.data(), acc);
+                        std::size_t diff = 0;
+                        for (std::size_t i = 0; i < out; ++i) diff += !(y[i] == ref[i]);
+                        INFO(g.to_string() << " clamp " << clamp);
+                        CHECK(diff == 0);
+                        naive::depthwise_forward(g, x.data(), wt.data(), naive_y.data(), ep);
+                        CHECK(naive::max_rel_error(y.data(), naive_y.data(), out) < 1e-5);
                     }
-                    std::vector<float> y(out, 7.0f), ref(out, 0.0f), naive_y(out);
-                    depthwise_forward(g, x.data(), wt.data(), y.data(), ep);
-                    Epilogue acc = ep;
-                    acc.accumulate = true;
-                    depthwise_forward(g, x.data(), wt.data(), ref.data(), acc);
-                    std::size_t diff = 0;
-                    for (std::size_t i = 0; i < out; ++i) diff += !(y[i] == ref[i]);
-                    INFO(g.to_string() << " clamp " << clamp);
-                    CHECK(diff == 0);
-                    naive::depthwise_forward(g, x.data(), wt.data(), naive_y.data(), ep);
-                    CHECK(naive::max_rel_error(y.data(), naive_y.data(), out) < 1e-5);
                 }
-            }
-    CHECK(blocked_shapes > 0);
+    CHECK(blocked_shapes[1] > 0);
+    CHECK(blocked_shapes[2] > 0);
 }
 
 TEST_CASE("depthwise_backward_input matches the naive loop") {
