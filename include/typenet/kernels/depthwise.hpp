@@ -153,11 +153,13 @@ TYPENET_INLINE void dw_distinct_rows(const float* const* xr, const float** rp) n
 /// c0) of every row in `rp` and at output offset `yoff` of every row in `yr`. Every input
 /// vector is loaded once and multiplied into each output it feeds; each output still
 /// adds its taps to the bias in row-major (i, j) order, so its value is bit for bit the
-/// one-column loop's. The epilogue is at most a clamp to [lo, hi] (`Clamp`).
-template <std::size_t S, int RB, bool Full, bool Clamp>
+/// one-column loop's. The epilogue is at most a clamp to [lo, hi] (`clamps`). Full
+/// channel vectors only (a partial last vector keeps the one-column loop): each
+/// instantiation is large, and compile time counts (the sanitizer build especially).
+template <std::size_t S, int RB>
 TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const vfloat& b0, float* const* yr,
-                                 const vfloat& lo, const vfloat& hi, std::size_t C, std::size_t base,
-                                 std::size_t yoff, std::size_t n) noexcept {
+                                 bool clamps, const vfloat& lo, const vfloat& hi, std::size_t C, std::size_t base,
+                                 std::size_t yoff) noexcept {
     constexpr std::size_t OX = dw_cols, NR = std::size_t(RB - 1) * S + 3, NC = (OX - 1) * S + 3;
     vfloat a[RB][OX];
 #pragma GCC unroll 4
@@ -170,7 +172,7 @@ TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const
         for (std::size_t c = 0; c < NC; ++c) {
             // Input row q feeds kernel row i = q - b * S of output row b; input column c
             // feeds kernel column j = c - o * S of output column o.
-            const vfloat x = ldv<Full>(rp[q] + base + c * C, n);
+            const vfloat x = vfloat::load_unaligned(rp[q] + base + c * C);
 #pragma GCC unroll 4
             for (std::size_t b = 0; b < std::size_t(RB); ++b) {
                 if (q < b * S || q - b * S > 2) continue;
@@ -186,22 +188,22 @@ TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const
     for (int b = 0; b < RB; ++b)
 #pragma GCC unroll 4
         for (std::size_t o = 0; o < OX; ++o)
-            stv<Full>(yr[b] + yoff + o * C, Clamp ? clamp(a[b][o], lo, hi) : a[b][o], n);
+            (clamps ? clamp(a[b][o], lo, hi) : a[b][o]).store_unaligned(yr[b] + yoff + o * C);
 }
 
-/// The interior columns [in.lo, in.hi) of a stride-1 3x3 depthwise sweep over channels
-/// [c0, c0 + n) of `RB` consecutive output rows, `dw_cols` columns per step, the weights
-/// held in registers. Returns the first column left. Not inlined: inlined, it slowed
-/// the one-column loop of short rows (7x7x960).
-template <int RB, bool Full, bool Clamp>
+/// The interior columns [in.lo, in.hi) of a stride-1 3x3 depthwise sweep over the full
+/// channel vector at c0 of `RB` consecutive output rows, `dw_cols` columns per step, the
+/// weights held in registers. Returns the first column left. Not inlined: inlined, it
+/// slowed the one-column loop of short rows (7x7x960).
+template <int RB>
 __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, const float* wt, const float* bias,
-                                                     float* const* yr, float lo_, float hi_, Interior in,
-                                                     std::size_t C, std::size_t pl, std::size_t c0, std::size_t n,
+                                                     float* const* yr, bool clamps, float lo_, float hi_, Interior in,
+                                                     std::size_t C, std::size_t pl, std::size_t c0,
                                                      RowPrefetch pf) noexcept {
     vfloat wv[9];
 #pragma GCC unroll 9
-    for (std::size_t t = 0; t < 9; ++t) wv[t] = ldv<Full>(wt + t * C + c0, n);
-    const vfloat b0 = bias ? ldv<Full>(bias + c0, n) : vfloat(0.0f), lo(lo_), hi(hi_);
+    for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
+    const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f), lo(lo_), hi(hi_);
     const float* rp[RB + 2];
     dw_distinct_rows<1, RB>(xr, rp);
     std::size_t ox = in.lo;
@@ -211,7 +213,7 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
             for (std::size_t q = l0; q < std::min(pf.lines, l0 + dw_cols * pf.per_iter); ++q)
                 prefetch_l1(pf.p + q * 64);
         }
-        dw_cols_step<1, RB, Full, Clamp>(rp, wv, b0, yr, lo, hi, C, (ox - pl) * C + c0, ox * C + c0, n);
+        dw_cols_step<1, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox - pl) * C + c0, ox * C + c0);
     }
     return ox;
 }
@@ -220,30 +222,25 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
 /// rows over all C channels, `dw_cols` columns per step and the channel vectors inside
 /// (stride 2 shares fewer inputs between neighbouring columns; this order, the weights
 /// reloaded from L1 each step and the pixels read in memory order, measured faster than
-/// a sweep per channel vector: 6x112x96 41 -> 53, 28x28x192 42 -> 51 GFLOP/s). Returns the first
-/// column left.
-template <int RB, bool Clamp>
+/// a sweep per channel vector: 6x112x96 41 -> 53, 28x28x192 42 -> 51 GFLOP/s). The full
+/// channel vectors only: [0, C / W * W). Returns the first column left.
+template <int RB>
 __attribute__((noinline)) std::size_t dw_interior_s2(const float* const* xr, const float* wt, const float* bias,
-                                                     float* const* yr, float lo_, float hi_, Interior in,
+                                                     float* const* yr, bool clamps, float lo_, float hi_, Interior in,
                                                      std::size_t C, std::size_t pl) noexcept {
     constexpr std::size_t W = simd_width;
     const vfloat lo(lo_), hi(hi_);
     const float* rp[std::size_t(RB - 1) * 2 + 3];
     dw_distinct_rows<2, RB>(xr, rp);
-    auto step = [&](auto full, std::size_t ox, std::size_t c0, std::size_t n) {
-        constexpr bool Full = decltype(full)::value;
-        vfloat wv[9];
-#pragma GCC unroll 9
-        for (std::size_t t = 0; t < 9; ++t) wv[t] = ldv<Full>(wt + t * C + c0, n);
-        const vfloat b0 = bias ? ldv<Full>(bias + c0, n) : vfloat(0.0f);
-        dw_cols_step<2, RB, Full, Clamp>(rp, wv, b0, yr, lo, hi, C, (ox * 2 - pl) * C + c0, ox * C + c0, n);
-    };
     std::size_t ox = in.lo;
-    for (; ox + dw_cols <= in.hi; ox += dw_cols) {
-        std::size_t c0 = 0;
-        for (; c0 + W <= C; c0 += W) step(std::true_type{}, ox, c0, W);
-        if (c0 < C) step(std::false_type{}, ox, c0, C - c0);
-    }
+    for (; ox + dw_cols <= in.hi; ox += dw_cols)
+        for (std::size_t c0 = 0; c0 + W <= C; c0 += W) {
+            vfloat wv[9];
+#pragma GCC unroll 9
+            for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
+            const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f);
+            dw_cols_step<2, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox * 2 - pl) * C + c0, ox * C + c0);
+        }
     return ox;
 }
 
@@ -282,11 +279,9 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
         // Stride 2 (fewer shared inputs) and rows of fewer than 2 x dw_cols interior
         // columns measured slower that way (56x56x144 s2, 7x7x960); the other epilogues
         // (residual, accumulate, streaming stores) also keep this loop.
-        bool plain = sw == 1 && ox == in.lo && in.hi - in.lo >= 2 * dw_cols && !e.accumulate && !e.stream;
+        bool plain = Full && sw == 1 && ox == in.lo && in.hi - in.lo >= 2 * dw_cols && !e.accumulate && !e.stream;
         for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
-        if (plain)
-            ox = e.clamp ? dw_interior_s1<RB, Full, true>(xr, wt, e.bias, yr, e.lo, e.hi, in, C, pl, c0, n, pf)
-                         : dw_interior_s1<RB, Full, false>(xr, wt, e.bias, yr, e.lo, e.hi, in, C, pl, c0, n, pf);
+        if (plain) ox = dw_interior_s1<RB>(xr, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, pl, c0, pf);
     }
     for (; ox < in.hi; ++ox) {
         const std::size_t base = (ox * sw - pl) * C + c0;
@@ -339,16 +334,14 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
     if constexpr (K == 3) {
         bool plain = g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p && !e.accumulate && !e.stream;
         for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
-        if (plain)
-            done = e.clamp ? dw_interior_s2<RB, true>(rows, wt, e.bias, yr, e.lo, e.hi, in, C, g.pad_left)
-                           : dw_interior_s2<RB, false>(rows, wt, e.bias, yr, e.lo, e.hi, in, C, g.pad_left);
+        if (plain) done = dw_interior_s2<RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
     }
     std::size_t c0 = 0;
     for (; c0 + W <= C; c0 += W) {
         dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W, pf, done);
         pf = {};  // the first channel sweep issues every prefetch
     }
-    if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, c0, C - c0, {}, done);
+    if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, c0, C - c0);  // all its columns
 }
 
 /// Depthwise forward of `RB` consecutive output rows starting at row `r` (same image).

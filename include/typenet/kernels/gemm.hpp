@@ -104,7 +104,7 @@ TYPENET_INLINE void finish_store(vfloat x, float* c, std::size_t col, std::size_
 /// column-major run (`ACol == true`, element (r, k) = `ac[k * aks + r]`). B rows are
 /// `bks` floats apart. `mr == MR` rows and `nr <= NV * W` columns are valid (a
 /// partial last panel stores through a small buffer).
-template <std::size_t MR, std::size_t NV, bool ACol, std::size_t KC = 0>
+template <std::size_t MR, std::size_t NV, bool ACol>
 __attribute__((noinline)) void micro_kernel(std::size_t kc, const float* const* ar, const float* ac,
                                             std::size_t aks, const float* TYPENET_RESTRICT b,
                                             std::size_t bks, float* c, std::size_t ldc, std::size_t mr,
@@ -138,16 +138,12 @@ __attribute__((noinline)) void micro_kernel(std::size_t kc, const float* const* 
         const float* p[MR];
 #pragma GCC unroll 32
         for (std::size_t r = 0; r < MR; ++r) p[r] = ar[r];
-        if constexpr (KC != 0) kc = KC;
-#pragma GCC unroll 32
         for (std::size_t k = 0; k < kc; ++k) {
             vfloat bv[NV];
 #pragma GCC unroll 4
             for (std::size_t v = 0; v < NV; ++v) bv[v] = vfloat::load_unaligned(b + v * W);
-            if constexpr (KC == 0) {  // (a short, fixed K reads a few KB of B: no prefetch)
 #pragma GCC unroll 4
-                for (std::size_t v = 0; v < NV; ++v) prefetch_l1(b + GemmShape::prefetch_k * bks + v * W);
-            }
+            for (std::size_t v = 0; v < NV; ++v) prefetch_l1(b + GemmShape::prefetch_k * bks + v * W);
 #pragma GCC unroll 32
             for (std::size_t r = 0; r < MR; ++r) {
                 const vfloat av(p[r][k]);
@@ -278,16 +274,6 @@ TYPENET_INLINE void run_tile(std::size_t nv, std::size_t kc, const float* const*
                              std::size_t aks, const float* b, std::size_t bks, float* c, std::size_t ldc,
                              std::size_t mr, std::size_t nr, const TileEpilogue& e) noexcept {
     static constexpr auto table = make_kernel_table<ACol>(std::make_index_sequence<GemmShape::mr>{});
-    if constexpr (!ACol) {
-        // The shallow products of MobileNetV2's early expansions (K = 16, 24, 32) spend a
-        // quarter of each full tile outside the K loop; unrolled, a few percent less.
-        constexpr std::size_t MR = GemmShape::mr, NV = GemmShape::nv;
-        if (mr == MR && nv == NV && kc <= 32 && kc % 8 == 0 && kc >= 16) {
-            if (kc == 16) return micro_kernel<MR, NV, false, 16>(kc, ar, ac, aks, b, bks, c, ldc, mr, nr, e);
-            if (kc == 24) return micro_kernel<MR, NV, false, 24>(kc, ar, ac, aks, b, bks, c, ldc, mr, nr, e);
-            return micro_kernel<MR, NV, false, 32>(kc, ar, ac, aks, b, bks, c, ldc, mr, nr, e);
-        }
-    }
     table.fn[mr - 1][nv - 1](kc, ar, ac, aks, b, bks, c, ldc, mr, nr, e);
 }
 
