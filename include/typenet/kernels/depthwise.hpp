@@ -149,8 +149,9 @@ TYPENET_INLINE void dw_distinct_rows(const float* const* xr, const float** rp) n
 }
 
 /// One step of a 3x3 stride-`S` depthwise interior: `dw_cols` output columns of `RB`
-/// rows over channels [c0, c0 + n), the first column at input offset `base` (floats, with
-/// c0) of every row in `rp` and at output offset `yoff` of every row in `yr`. Every input
+/// rows over one full channel vector, the first column at input offset `base` (floats,
+/// the vector's first channel included) of every row in `rp` and at output offset `yoff`
+/// of every row in `yr`; `wv` the vector's nine taps, `b0` its bias. Every input
 /// vector is loaded once and multiplied into each output it feeds; each output still
 /// adds its taps to the bias in row-major (i, j) order, so its value is bit for bit the
 /// one-column loop's. The epilogue is at most a clamp to [lo, hi] (`clamps`). Full
@@ -247,6 +248,7 @@ __attribute__((noinline)) std::size_t dw_interior_s2(const float* const* xr, con
 /// Depthwise forward of one channel vector [c0, c0 + n) of `RB` consecutive output rows
 /// of one image at once (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
+/// Interior columns [in.lo, done) are already computed (`dw_interior_s2`).
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
                                    float* const* yr, const float* const* rr, const ChannelEpilogue& e,
@@ -273,12 +275,13 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
                                   n);
     };
     // Interior: no tests. A 3x3 kernel with stride 1 takes `dw_cols` output columns at a
-    // time, each input vector loaded once for all the outputs it feeds.
+    // time, each input vector loaded once for all the outputs it feeds (stride 2 has its
+    // own interior, run before this for all channels: `done`).
     std::size_t ox = std::max(in.lo, done);
     if constexpr (K == 3) {
-        // Stride 2 (fewer shared inputs) and rows of fewer than 2 x dw_cols interior
-        // columns measured slower that way (56x56x144 s2, 7x7x960); the other epilogues
-        // (residual, accumulate, streaming stores) also keep this loop.
+        // Rows of fewer than 2 x dw_cols interior columns measured slower that way
+        // (7x7x960); a partial channel vector and the other epilogues (residual,
+        // accumulate, streaming stores) keep this loop.
         bool plain = Full && sw == 1 && ox == in.lo && in.hi - in.lo >= 2 * dw_cols && !e.accumulate && !e.stream;
         for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
         if (plain) ox = dw_interior_s1<RB>(xr, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, pl, c0, pf);
