@@ -114,6 +114,13 @@ inline Interior interior(std::size_t in, std::size_t k, std::size_t s, std::size
 struct RowPrefetch {
     const char* p = nullptr;
     std::size_t lines = 0, per_iter = 0;
+
+    /// Issue the share of `cols` output columns starting `col` columns into the sweep.
+    void issue(std::size_t col, std::size_t cols) const noexcept {
+        if (!p) return;
+        const std::size_t l0 = col * per_iter;
+        for (std::size_t q = l0; q < std::min(lines, l0 + cols * per_iter); ++q) prefetch_l1(p + q * 64);
+    }
 };
 
 /// The prefetch for a block of `rb` output rows starting at `oy` of an image whose
@@ -209,11 +216,7 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
     dw_distinct_rows<1, RB>(xr, rp);
     std::size_t ox = in.lo;
     for (; ox + dw_cols <= in.hi; ox += dw_cols) {
-        if (pf.p) {
-            const std::size_t l0 = (ox - in.lo) * pf.per_iter;
-            for (std::size_t q = l0; q < std::min(pf.lines, l0 + dw_cols * pf.per_iter); ++q)
-                prefetch_l1(pf.p + q * 64);
-        }
+        pf.issue(ox - in.lo, dw_cols);
         dw_cols_step<1, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox - pl) * C + c0, ox * C + c0);
     }
     return ox;
@@ -248,12 +251,13 @@ __attribute__((noinline)) std::size_t dw_interior_s2(const float* const* xr, con
 /// Depthwise forward of one channel vector [c0, c0 + n) of `RB` consecutive output rows
 /// of one image at once (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
-/// Interior columns [in.lo, done) are already computed (`dw_interior_s2`).
+/// Interior columns [in.lo, done) are already computed (`dw_interior_s2`); `plain`: the
+/// epilogue is at most a bias and a clamp (no residual, accumulate or streaming stores).
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
                                    float* const* yr, const float* const* rr, const ChannelEpilogue& e,
                                    Interior in, std::size_t c0, std::size_t n, RowPrefetch pf = {},
-                                   std::size_t done = 0) noexcept {
+                                   std::size_t done = 0, bool plain = false) noexcept {
     const std::size_t C = g.c, KH = K ? K : g.kh, KW = K ? K : g.kw, sw = g.sw, pl = g.pad_left;
     const vfloat lo(e.lo), hi(e.hi);
     vfloat wv[K ? K * K : 1];
@@ -282,17 +286,11 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
         // Rows of fewer than 2 x dw_cols interior columns measured slower that way
         // (7x7x960); a partial channel vector and the other epilogues (residual,
         // accumulate, streaming stores) keep this loop.
-        bool plain = Full && sw == 1 && ox == in.lo && in.hi - in.lo >= 2 * dw_cols && !e.accumulate && !e.stream;
-        for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
-        if (plain) ox = dw_interior_s1<RB>(xr, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, pl, c0, pf);
+        if (plain && Full && sw == 1 && ox == in.lo && in.hi - in.lo >= 2 * dw_cols) ox = dw_interior_s1<RB>(xr, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, pl, c0, pf);
     }
     for (; ox < in.hi; ++ox) {
         const std::size_t base = (ox * sw - pl) * C + c0;
-        if (pf.p) {
-            const std::size_t l0 = (ox - in.lo) * pf.per_iter;
-            for (std::size_t q = l0; q < std::min(pf.lines, l0 + pf.per_iter); ++q)
-                prefetch_l1(pf.p + q * 64);
-        }
+        pf.issue(ox - in.lo, 1);
         vfloat a[RB];
 #pragma GCC unroll 4
         for (int b = 0; b < RB; ++b) a[b] = b0;
@@ -334,14 +332,15 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c;
     std::size_t done = 0;  // interior columns [in.lo, done) computed for every channel
+    // The column-blocked interiors take epilogues of at most a bias and a clamp.
+    bool plain = !e.accumulate && !e.stream;
+    for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
     if constexpr (K == 3) {
-        bool plain = g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p && !e.accumulate && !e.stream;
-        for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
-        if (plain) done = dw_interior_s2<RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
+        if (plain && g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p) done = dw_interior_s2<RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
     }
     std::size_t c0 = 0;
     for (; c0 + W <= C; c0 += W) {
-        dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W, pf, done);
+        dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W, pf, done, plain);
         pf = {};  // the first channel sweep issues every prefetch
     }
     if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, c0, C - c0);  // all its columns
