@@ -141,7 +141,8 @@ int main(int argc, char** argv) {
     }
     auto want = [&](const char* k) { return only.empty() || only == k; };
     std::ostringstream json;
-    json << "{\"tool\": \"typenet\", \"version\": \"" << TYPENET_VERSION_STRING << "\", \"gflop_per_image\": " << gflop_per_image;
+    json << "{\"tool\": \"typenet\", \"version\": \"" << TYPENET_VERSION_STRING << "\", \"simd_arch\": \""
+         << typenet::kernels::simd_arch::name() << "\", \"gflop_per_image\": " << gflop_per_image;
     Rng rng(1);
 
     Backbone net;

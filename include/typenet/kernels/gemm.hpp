@@ -155,27 +155,51 @@ __attribute__((noinline)) void micro_kernel(std::size_t kc, const float* const* 
     }
 
     if (mr == MR && nr == NV * W) {
+        // One pass over the whole tile per epilogue step (the tests made once per tile,
+        // not once per vector: with a shallow K the epilogue is a large part of a tile).
+        // Each value gets its terms in the same order as `finish_store`'s.
         const TileEpilogue ev = e;  // a local copy: stores to C cannot alias it
-        const vfloat lo(ev.lo), hi(ev.hi);
+        if (ev.add_c) {
 #pragma GCC unroll 32
-        for (std::size_t r = 0; r < MR; ++r) {
-            float* cr = c + r * ldc;
+            for (std::size_t r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-            for (std::size_t v = 0; v < NV; ++v) {
-                vfloat x = acc[r][v];
-                if (ev.add_c) x += vfloat::load_unaligned(cr + v * W);
-                if (ev.last) {
-                    if (ev.bias) x += vfloat::load_unaligned(ev.bias + v * W);
-                    if (ev.res) x += vfloat::load_unaligned(ev.res + r * ev.ldr + v * W);
-                    if (ev.clamp) x = clamp(x, lo, hi);
-                    if (ev.stream) {
-                        store_stream(cr + v * W, x);
-                        continue;
-                    }
+                for (std::size_t v = 0; v < NV; ++v) acc[r][v] += vfloat::load_unaligned(c + r * ldc + v * W);
+        }
+        if (ev.last) {
+            if (ev.bias) {
+#pragma GCC unroll 4
+                for (std::size_t v = 0; v < NV; ++v) {
+                    const vfloat bv = vfloat::load_unaligned(ev.bias + v * W);
+#pragma GCC unroll 32
+                    for (std::size_t r = 0; r < MR; ++r) acc[r][v] += bv;
                 }
-                x.store_unaligned(cr + v * W);
+            }
+            if (ev.res) {
+#pragma GCC unroll 32
+                for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+                    for (std::size_t v = 0; v < NV; ++v)
+                        acc[r][v] += vfloat::load_unaligned(ev.res + r * ev.ldr + v * W);
+            }
+            if (ev.clamp) {
+                const vfloat lo(ev.lo), hi(ev.hi);
+#pragma GCC unroll 32
+                for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+                    for (std::size_t v = 0; v < NV; ++v) acc[r][v] = clamp(acc[r][v], lo, hi);
+            }
+            if (ev.stream) {
+#pragma GCC unroll 32
+                for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+                    for (std::size_t v = 0; v < NV; ++v) store_stream(c + r * ldc + v * W, acc[r][v]);
+                return;
             }
         }
+#pragma GCC unroll 32
+        for (std::size_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+            for (std::size_t v = 0; v < NV; ++v) acc[r][v].store_unaligned(c + r * ldc + v * W);
     } else {
         alignas(64) float tile[MR * NV * W];
 #pragma GCC unroll 32
