@@ -35,6 +35,7 @@ std::vector<ConvCase> cases() {
         {ConvGeometry::same(1, 9, 21, 1, 3, 3, 1, 1), 5},     // 1 channel, partial vector
         {ConvGeometry::same(2, 10, 11, 4, 3, 3, 2, 2), 40},   // 3 vectors on AVX-512, odd widths
         {ConvGeometry::same(1, 13, 17, 3, 3, 3, 2, 2), 64},   // 4 vectors on AVX-512
+        {ConvGeometry::same(1, 10, 14, 3, 3, 3, 2, 2), 27},   // 4 vectors on AVX2 (two groups), the last partial
         {ConvGeometry::same(1, 8, 19, 2, 5, 5, 1, 1), 17},    // 5x5 window of 50 values
         {ConvGeometry::valid(1, 11, 30, 3, 3, 3, 2, 2), 32},  // valid, tiles past the row end
         {ConvGeometry::same(1, 6, 6, 3, 1, 1, 1, 1), 16},     // pointwise with 3 channels

@@ -45,6 +45,13 @@ inline constexpr std::size_t direct_max_nv = 4;
 template <std::size_t NV>
 inline constexpr std::size_t direct_block = std::min<std::size_t>(8, (simd_registers - NV - 2) / NV);
 
+/// Output-channel vectors the forward micro-kernel takes at once, of `NV`: all of them,
+/// except 4 with 16 registers (AVX2 / SSE2), where 4 vectors leave room for only 2
+/// pixels, whose weight loads then outnumber the FMAs' port share; two passes of 2
+/// vectors x 6 pixels each load a window value once per 12 multiply-adds instead.
+template <std::size_t NV>
+inline constexpr std::size_t direct_group = (simd_registers < 32 && NV == 4) ? 2 : NV;
+
 /// Copy `n` floats applying `m` (vector loads and stores, masked tail).
 TYPENET_INLINE void map_floats(float* TYPENET_RESTRICT dst, const float* TYPENET_RESTRICT src, std::size_t n,
                                const InputMap& m) noexcept {
@@ -108,10 +115,12 @@ private:
 
 /// Forward micro-kernel: `PX` output pixels x `NV` channel vectors. `rows[i] + off` is
 /// the slab of kernel row `i` at the tile's first pixel, `step` the slab floats between
-/// neighbouring output pixels, `w` the packed weights.
+/// neighbouring output pixels, `w` the packed weights of the tile's first vector, their
+/// rows `ldw` floats apart.
 template <std::size_t PX, std::size_t NV>
 TYPENET_INLINE void direct_tile(const float* const* rows, std::size_t off, std::size_t kh, std::size_t kwc,
-                                std::size_t step, const float* TYPENET_RESTRICT w, vfloat (&acc)[PX][NV]) noexcept {
+                                std::size_t step, const float* TYPENET_RESTRICT w, std::size_t ldw,
+                                vfloat (&acc)[PX][NV]) noexcept {
     constexpr std::size_t W = simd_width;
 #pragma GCC unroll 8
     for (std::size_t p = 0; p < PX; ++p)
@@ -119,7 +128,7 @@ TYPENET_INLINE void direct_tile(const float* const* rows, std::size_t off, std::
         for (std::size_t v = 0; v < NV; ++v) acc[p][v] = vfloat(0.0f);
     for (std::size_t i = 0; i < kh; ++i) {
         const float* s = rows[i] + off;
-        for (std::size_t k = 0; k < kwc; ++k, w += NV * W) {
+        for (std::size_t k = 0; k < kwc; ++k, w += ldw) {
             vfloat wv[NV];
 #pragma GCC unroll 4
             for (std::size_t v = 0; v < NV; ++v) wv[v] = vfloat::load_aligned(w + v * W);
@@ -137,7 +146,7 @@ TYPENET_INLINE void direct_tile(const float* const* rows, std::size_t off, std::
 template <std::size_t NV>
 void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float* x, const float* w, float* y,
                             const Epilogue& ep, const InputMap& m) {
-    constexpr std::size_t W = simd_width, PX = direct_block<NV>;
+    constexpr std::size_t W = simd_width, G = direct_group<NV>, PX = direct_block<G>;
     const std::size_t K = g.kh * g.kw * g.c, kwc = g.kw * g.c, ldw = NV * W;
     // Weights packed [K][NV * W] and the bias padded to NV * W, zero beyond cout.
     float* wp = scratch(Slot::conv_tmp, K * ldw + ldw);
@@ -162,47 +171,76 @@ void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float
     parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
         SlabRing ring(g, slab_w, scratch(Slot::im2col, SlabRing::size(g, slab_w)), zero_floats(slab_w * g.c));
         const float* srows[SlabRing::max_rows];
-        vfloat bv[NV];
-#pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) bv[v] = vfloat::load_aligned(bias + v * W);
+        // The epilogue in this thread's locals too: the lambda reaches the ones above by
+        // reference, and would reload them after every store to y (it may alias them).
+        const float* const bias_l = bias;
+        const bool accumulate_l = accumulate, clamps_l = clamps, stream_l = stream, full_l = full;
+        const vfloat lo_l = lo, hi_l = hi;
         for (std::size_t r = r0; r < r1; ++r) {
             ring.rows_for(x, r / g.oh, r % g.oh, m, srows);
             float* yrow = y + r * g.ow * cout;
             const float* rrow = residual ? residual + r * g.ow * ldr : nullptr;
             for (std::size_t t = 0; t < tiles; ++t) {
-                float* yt = yrow + t * PX * cout;
-                vfloat acc[PX][NV];
-                direct_tile<PX, NV>(srows, t * PX * step, g.kh, kwc, step, wp, acc);
                 const std::size_t px = std::min(PX, g.ow - t * PX);
-                const float* rt = rrow ? rrow + t * PX * ldr : nullptr;
-                if (px == PX && full) {
-#pragma GCC unroll 8
-                    for (std::size_t p = 0; p < PX; ++p)
+                // The tile's channel vectors in groups of G (the slab rows stay in L1).
+                for (std::size_t v0 = 0; v0 < NV; v0 += G) {
+                    float* yt = yrow + t * PX * cout + v0 * W;
+                    const float* rt = rrow ? rrow + t * PX * ldr + v0 * W : nullptr;
+                    vfloat acc[PX][G];
+                    direct_tile<PX, G>(srows, t * PX * step, g.kh, kwc, step, wp + v0 * W, ldw, acc);
+                    if (px == PX && full_l) {
+                        // Each epilogue step over the whole tile (tests once per tile).
 #pragma GCC unroll 4
-                        for (std::size_t v = 0; v < NV; ++v) {
-                            float* yp = yt + p * cout + v * W;
-                            vfloat a = acc[p][v] + bv[v];
-                            if (accumulate) a += vfloat::load_unaligned(yp);
-                            if (rt) a += vfloat::load_unaligned(rt + p * ldr + v * W);
-                            if (clamps) a = clamp(a, lo, hi);
-                            if (stream) store_stream(yp, a);
-                            else a.store_unaligned(yp);
+                        for (std::size_t v = 0; v < G; ++v) {
+                            const vfloat bv = vfloat::load_aligned(bias_l + (v0 + v) * W);
+#pragma GCC unroll 8
+                            for (std::size_t p = 0; p < PX; ++p) acc[p][v] += bv;
                         }
-                    continue;
-                }
-                for (std::size_t p = 0; p < px; ++p)
-                    for (std::size_t v = 0; v < NV && v * W < cout; ++v) {
-                        float* yp = yt + p * cout + v * W;
-                        const std::size_t n = std::min(W, cout - v * W);
-                        vfloat a = acc[p][v] + bv[v];
-                        if (accumulate) a += load_n(yp, n);
-                        if (rt) a += load_n(rt + p * ldr + v * W, n);
-                        if (clamps) a = clamp(a, lo, hi);
-                        store_n(yp, a, n);
+                        if (accumulate_l) {
+#pragma GCC unroll 8
+                            for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+                                for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(yt + p * cout + v * W);
+                        }
+                        if (rt) {
+#pragma GCC unroll 8
+                            for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+                                for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(rt + p * ldr + v * W);
+                        }
+                        if (clamps_l) {
+#pragma GCC unroll 8
+                            for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+                                for (std::size_t v = 0; v < G; ++v) acc[p][v] = clamp(acc[p][v], lo_l, hi_l);
+                        }
+                        if (stream_l) {
+#pragma GCC unroll 8
+                            for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+                                for (std::size_t v = 0; v < G; ++v) store_stream(yt + p * cout + v * W, acc[p][v]);
+                        } else {
+#pragma GCC unroll 8
+                            for (std::size_t p = 0; p < PX; ++p)
+#pragma GCC unroll 4
+                                for (std::size_t v = 0; v < G; ++v) acc[p][v].store_unaligned(yt + p * cout + v * W);
+                        }
+                        continue;
                     }
+                    for (std::size_t p = 0; p < px; ++p)
+                        for (std::size_t v = 0; v < G && (v0 + v) * W < cout; ++v) {
+                            float* yp = yt + p * cout + v * W;
+                            const std::size_t n = std::min(W, cout - (v0 + v) * W);
+                            vfloat a = acc[p][v] + vfloat::load_aligned(bias_l + (v0 + v) * W);
+                            if (accumulate_l) a += load_n(yp, n);
+                            if (rt) a += load_n(rt + p * ldr + v * W, n);
+                            if (clamps_l) a = clamp(a, lo_l, hi_l);
+                            store_n(yp, a, n);
+                        }
+                }
             }
         }
-        if (stream) stream_fence();
+        if (stream_l) stream_fence();
     });
 }
 
