@@ -11,6 +11,7 @@
 /// | `TYPENET_DEFAULT_SEED`     | 42      | seed used where the user gives none                       |
 /// | `TYPENET_DATA_ENV`         | "TYPENET_DATA" | environment variable naming the data folder        |
 /// | `TYPENET_DEFAULT_DATA_DIR` | "../shared"    | data folder when the variable is unset             |
+/// | `TYPENET_L2_CACHE_BYTES`   | 0       | per-core L2 size the kernels plan for; 0: read at run time (kernels/cache.hpp) |
 #pragma once
 
 #include <cstddef>
@@ -41,6 +42,10 @@
 
 #ifndef TYPENET_DEFAULT_DATA_DIR
 #define TYPENET_DEFAULT_DATA_DIR "../shared"
+#endif
+
+#ifndef TYPENET_L2_CACHE_BYTES
+#define TYPENET_L2_CACHE_BYTES 0
 #endif
 
 /// Pragmas that only mean something with OpenMP; empty otherwise.

@@ -7,7 +7,8 @@
 /// goes to memory: for each band, the expanded input rows it needs are computed into
 /// a small ring of rows (rows shared with the previous band are kept, not recomputed),
 /// the depthwise rows into a band buffer, and the projection writes the band's output
-/// rows. The ring and band buffers (per thread, a few hundred KB) stay in L2.
+/// rows. The ring and band buffers (per thread, planned for 3/8 of L2, at most 384 KB)
+/// stay in L2.
 /// Threads take whole images, or parts of an image when there are fewer images than
 /// threads. Every output value is computed by the same operations as the unfused
 /// sequence `gemm -> depthwise_forward -> gemm`, whatever the banding or thread count.
@@ -19,6 +20,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/kernels/cache.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/depthwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
@@ -75,11 +77,20 @@ struct FusedBlock {
     bool prefetch_x = false;  ///< no expansion and a large input: prefetch its rows ahead
 };
 
-/// Output rows per band and ring rows for a block (about 384 KB of buffers per thread).
+/// Bytes of ring and band buffers a thread plans for: 384 KB, or 3/8 of a smaller L2
+/// (the buffers share it with the block's weights and its input and output rows).
+/// Measured with a 512 KB L2 (AMD EPYC, AVX2; two blocks run at once on the two cores):
+/// block 1 (112x112 16-t6->24 s2) 1.47 / 1.69 -> 1.18 / 1.33 ms with 192 KB instead of
+/// 384; the other blocks within the noise.
+inline std::size_t band_budget_bytes() noexcept {
+    return std::min<std::size_t>(384u * 1024u, l2_cache_bytes() / 8 * 3);
+}
+
+/// Output rows per band and ring rows for a block (`band_budget_bytes` of buffers per thread).
 inline void plan_bands(FusedBlock& f) {
     const ConvGeometry& g = f.g;
     const std::size_t orow = g.ow * g.c, irow = g.w * g.c;
-    const std::size_t budget = (384u * 1024u) / sizeof(float);
+    const std::size_t budget = band_budget_bytes() / sizeof(float);
     std::size_t band = budget / (orow + g.sh * irow + 1);
     // At least ~64 rows of gemm per band where possible, never more than the image.
     band = std::max<std::size_t>(band, std::min<std::size_t>(g.oh, (64 + g.ow - 1) / g.ow));
