@@ -10,9 +10,10 @@
 ///   `x * scale + offset` applied on the way (so a preceding rescaling costs no pass
 ///   of its own, and the padding stays zero in the mapped domain, as when the
 ///   rescaling is a separate layer);
-/// - the micro-kernel keeps `PX` output pixels x all output channels (`NV` vectors)
-///   in registers and, for each of the window's values, broadcasts it from the slab
-///   and multiplies it with one row of weights packed `[kh][kw][c][NV * W]`;
+/// - the micro-kernel keeps `PX` output pixels x all output channels (`NV` vectors;
+///   with 16 registers and 4 vectors, two passes of 2) in registers and, for each of
+///   the window's values, broadcasts it from the slab and multiplies it with one row
+///   of weights packed `[kh][kw][c][NV * W]`;
 /// - the epilogue (bias, residual, clamp, accumulate) is applied in the store.
 /// The weight gradient runs the transposed blocking: `KB` window values x all output
 /// channels in registers, summed over the pixels of each output row, each thread
