@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "fma_loop.hpp"
 #include "typenet/core/random.hpp"
 #include "typenet/kernels/conv2d.hpp"
 #include "typenet/kernels/depthwise.hpp"
@@ -128,31 +129,16 @@ double time_median(F&& f, double budget = 0.25, int min_reps = 3, int max_reps =
     return best_t;
 }
 
-// fp32 FMA peak of this build's SIMD width on `threads` threads (GFLOP/s).
-__attribute__((noinline)) float fma_loop(long iters, float seed) {
-    constexpr int NA = simd_registers >= 32 ? 16 : 10;
-    vfloat acc[NA];
-    for (int i = 0; i < NA; ++i) acc[i] = vfloat(seed + 0.01f * float(i));
-    const vfloat m(0.999999f), c(1e-7f);
-    for (long it = 0; it < iters; ++it) {
-#pragma GCC unroll 16
-        for (int i = 0; i < NA; ++i) acc[i] = xsimd::fma(acc[i], m, c);
-    }
-    vfloat s(0.0f);
-    for (int i = 0; i < NA; ++i) s += acc[i];
-    return xsimd::hadd(s);
-}
-
+// fp32 FMA peak of this build's SIMD width on `threads` threads (GFLOP/s): best of 5.
 double measure_peak(int threads) {
-    constexpr int NA = simd_registers >= 32 ? 16 : 10;
     const long iters = 20000000;
     std::vector<double> best;
     volatile float sink = 0;
     for (int rep = 0; rep < 5; ++rep) {
         wait_quiet(threads >= 2 ? 0.25 : 0.75);
         const double t0 = now();
-        typenet::kernels::run_parallel(threads, [&](int t, int) { sink = sink + fma_loop(iters, 1.0f + float(t)); });
-        best.push_back(2.0 * NA * double(simd_width) * double(iters) * threads / (now() - t0) / 1e9);
+        typenet::kernels::run_parallel(threads, [&](int t, int) { sink = sink + bench::fma_chains(iters, 1.0f + float(t)); });
+        best.push_back(bench::fma_chains_flops(iters) * threads / (now() - t0) / 1e9);
     }
     std::sort(best.begin(), best.end());
     return best.back();

@@ -9,9 +9,7 @@
 //
 // benchmarks/compare.sh uses it for the "% peak" column when the peer kit cannot
 // measure the peak (its own probe is written for AVX-512 and does not build on
-// AVX2-only machines). The loop keeps 12 independent accumulator chains per thread
-// (enough to cover the FMA latency x throughput of current x86 cores: 4 x 2 on
-// Intel and AMD with AVX2, 4 x 2 with AVX-512) and never touches memory.
+// AVX2-only machines). The loop is bench_kernels' (fma_loop.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,26 +19,12 @@
 
 #include <omp.h>
 
+#include "fma_loop.hpp"
 #include "typenet/kernels/simd.hpp"
 
 namespace {
 
 using typenet::kernels::simd_width;
-using typenet::kernels::vfloat;
-
-/// Runs `iters` x 12 vector FMAs on one thread; returns a value the compiler must keep.
-__attribute__((noinline)) float fma_chains(long iters, float seed) {
-    vfloat a[12];
-    for (int i = 0; i < 12; ++i) a[i] = vfloat(seed + 0.001f * float(i));
-    const vfloat m(0.999999f), c(1e-7f);
-    for (long it = 0; it < iters; ++it) {
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; ++i) a[i] = xsimd::fma(a[i], m, c);
-    }
-    vfloat s = a[0];
-    for (int i = 1; i < 12; ++i) s += a[i];
-    return typenet::kernels::detail::hsum(s);
-}
 
 /// GFLOP/s of `threads` threads running the chains together (median of `reps`).
 double measure(int threads, double min_time, int reps) {
@@ -49,7 +33,7 @@ double measure(int threads, double min_time, int reps) {
         const auto t0 = std::chrono::steady_clock::now();
         float sink = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-        sink += fma_chains(n, 1.0f + float(omp_get_thread_num()));
+        sink += bench::fma_chains(n, 1.0f + float(omp_get_thread_num()));
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (sink == 12345.0f) std::fprintf(stderr, " ");  // never true; keeps `sink` alive
         return s;
@@ -58,7 +42,7 @@ double measure(int threads, double min_time, int reps) {
     std::vector<double> g;
     for (int r = 0; r < reps; ++r) {
         const double s = run(iters);
-        g.push_back(2.0 * 12 * double(simd_width) * double(iters) * threads / s * 1e-9);
+        g.push_back(bench::fma_chains_flops(iters) * threads / s * 1e-9);
     }
     std::sort(g.begin(), g.end());
     return g[g.size() / 2];
