@@ -934,84 +934,97 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                         produce(p_hi, d_hi);
                         p_hi = d_hi;
                     }
-                    if (pq) {
-                        const float* xr[max_kernel];
-                        const float* xbase = x + img * g.h * g.w * C;  // input row iy at xbase + (iy - xrow0) * w * C
-                        std::size_t xrow0 = 0;
-                        for (std::size_t oy = b0; oy < b1; ++oy) {
-                            if (xstages && (oy - b0) % XG == 0) {
-                                // Map the input rows of output rows [oy, oy + XG) of this band.
-                                const std::size_t n = std::min(XG, b1 - oy);
-                                const std::ptrdiff_t a = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.pad_top);
-                                const std::size_t i0 = std::size_t(std::max<std::ptrdiff_t>(0, a));
-                                const std::size_t i1 = std::min<std::size_t>(
-                                    g.h, std::size_t(std::max<std::ptrdiff_t>(0, a + std::ptrdiff_t((n - 1) * g.sh + KH))));
-                                float* xs = xstages + std::size_t(th) * xstage_size;
-                                if (i1 > i0)
-                                    map_rows(*xmap, x + (img * g.h + i0) * g.w * C, C, C, (i1 - i0) * g.w, xs);
-                                xbase = xs;
-                                xrow0 = i0;
-                            }
-                            for (std::size_t i = 0; i < KH; ++i) {
-                                const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
-                                xr[i] = (iy < 0 || iy >= std::ptrdiff_t(g.h))
-                                            ? zeros
-                                            : xbase + (std::size_t(iy) - xrow0) * g.w * C;
-                            }
-                            const float* d = dyrow(std::ptrdiff_t(oy));
-                            std::size_t c0 = 0;
-                            if (k3) {
-                                for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<3, true>(g, xr, d, pq, in_w, c0, W);
-                                if (c0 < C) dw_bwd_weight_vec<3, false>(g, xr, d, pq, in_w, c0, C - c0);
-                            } else {
-                                for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<0, true>(g, xr, d, pq, in_w, c0, W);
-                                if (c0 < C) dw_bwd_weight_vec<0, false>(g, xr, d, pq, in_w, c0, C - c0);
+                    // The band in groups of XG output rows (one mapping of their input rows each):
+                    // after a group's weight gradient, the input-gradient rows it completes, while the
+                    // input rows just read are still in cache (the batch norm sums and the row consumer
+                    // read them again). The same rows in the same order as one pass per band.
+                    const std::size_t G = pq ? XG : b1 - b0;
+                    const float* xbase = x + img * g.h * g.w * C;  // input row iy at xbase + (iy - xrow0) * w * C
+                    std::size_t xrow0 = 0;
+                    for (std::size_t g0 = b0; g0 < b1; g0 += G) {
+                        const std::size_t g1 = std::min(b1, g0 + G);
+                        if (pq) {
+                            const float* xr[max_kernel];
+                            for (std::size_t oy = g0; oy < g1; ++oy) {
+                                if (xstages && oy == g0) {
+                                    // Map the input rows of output rows [oy, oy + XG) of this group.
+                                    const std::size_t n = std::min(XG, b1 - oy);
+                                    const std::ptrdiff_t a = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.pad_top);
+                                    const std::size_t i0 = std::size_t(std::max<std::ptrdiff_t>(0, a));
+                                    const std::size_t i1 = std::min<std::size_t>(
+                                        g.h, std::size_t(std::max<std::ptrdiff_t>(
+                                                 0, a + std::ptrdiff_t((n - 1) * g.sh + KH))));
+                                    float* xs = xstages + std::size_t(th) * xstage_size;
+                                    if (i1 > i0)
+                                        map_rows(*xmap, x + (img * g.h + i0) * g.w * C, C, C, (i1 - i0) * g.w, xs);
+                                    xbase = xs;
+                                    xrow0 = i0;
+                                }
+                                for (std::size_t i = 0; i < KH; ++i) {
+                                    const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
+                                    xr[i] = (iy < 0 || iy >= std::ptrdiff_t(g.h))
+                                                ? zeros
+                                                : xbase + (std::size_t(iy) - xrow0) * g.w * C;
+                                }
+                                const float* d = dyrow(std::ptrdiff_t(oy));
+                                std::size_t c0 = 0;
+                                if (k3) {
+                                    for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<3, true>(g, xr, d, pq, in_w, c0, W);
+                                    if (c0 < C) dw_bwd_weight_vec<3, false>(g, xr, d, pq, in_w, c0, C - c0);
+                                } else {
+                                    for (; c0 + W <= C; c0 += W) dw_bwd_weight_vec<0, true>(g, xr, d, pq, in_w, c0, W);
+                                    if (c0 < C) dw_bwd_weight_vec<0, false>(g, xr, d, pq, in_w, c0, C - c0);
+                                }
                             }
                         }
-                    }
-                    if (!want_dx) continue;
-                    for (std::size_t iy = i0; iy < i1; ++iy) {
-                        const std::size_t xoff = (img * g.h + iy) * rowx;
-                        float* dxr = staged ? staged : dx + xoff;
-                        if (s1) {
-                            const float* rows[max_kernel];
-                            for (std::size_t i = 0; i < KH; ++i)
-                                rows[i] = dyrow(std::ptrdiff_t(iy + i) - std::ptrdiff_t(t.pad_top));
-                            float* yr[1] = {dxr};
-                            const float* rr[1] = {nullptr};
-                            if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, row_ep, in_t);
-                            else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, row_ep, in_t);
-                        } else {
-                            const float* dyr[max_kernel];
-                            std::size_t ki[max_kernel];
-                            std::size_t nr = 0;
-                            for (std::size_t i = 0; i < KH; ++i) {
-                                const std::ptrdiff_t tt = std::ptrdiff_t(iy + g.pad_top) - std::ptrdiff_t(i);
-                                if (tt < 0 || tt % std::ptrdiff_t(g.sh) != 0 || std::size_t(tt) / g.sh >= g.oh)
-                                    continue;
-                                dyr[nr] = dyrow(tt / std::ptrdiff_t(g.sh));
-                                ki[nr] = i;
-                                ++nr;
+                        if (want_dx) {
+                            const std::size_t iy1 = dw_first_input_row(g, g1);
+                            for (std::size_t iy = dw_first_input_row(g, g0); iy < iy1; ++iy) {
+                                const std::size_t xoff = (img * g.h + iy) * rowx;
+                                float* dxr = staged ? staged : dx + xoff;
+                                if (s1) {
+                                    const float* rows[max_kernel];
+                                    for (std::size_t i = 0; i < KH; ++i)
+                                        rows[i] = dyrow(std::ptrdiff_t(iy + i) - std::ptrdiff_t(t.pad_top));
+                                    float* yr[1] = {dxr};
+                                    const float* rr[1] = {nullptr};
+                                    if (k3) dw_forward_channels<3, 1>(t, rows, wf, yr, rr, row_ep, in_t);
+                                    else dw_forward_channels<0, 1>(t, rows, wf, yr, rr, row_ep, in_t);
+                                } else {
+                                    const float* dyr[max_kernel];
+                                    std::size_t ki[max_kernel];
+                                    std::size_t nr = 0;
+                                    for (std::size_t i = 0; i < KH; ++i) {
+                                        const std::ptrdiff_t tt = std::ptrdiff_t(iy + g.pad_top) - std::ptrdiff_t(i);
+                                        if (tt < 0 || tt % std::ptrdiff_t(g.sh) != 0 || std::size_t(tt) / g.sh >= g.oh)
+                                            continue;
+                                        dyr[nr] = dyrow(tt / std::ptrdiff_t(g.sh));
+                                        ki[nr] = i;
+                                        ++nr;
+                                    }
+                                    std::size_t c0 = 0;
+                                    const bool k3s2 = KW == 3 && g.sw == 2;
+                                    for (; c0 + W <= C; c0 += W)
+                                        if (!k3s2 ||
+                                            !(row_ep.stream
+                                                  ? dw_bwd_input_k3s2<true, true>(g, dyr, ki, nr, w, dxr, c0, W)
+                                                  : dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W)))
+                                            dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, W);
+                                    if (c0 < C &&
+                                        (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
+                                        dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
+                                }
+                                if (sq) {
+                                    // The row is complete: its sums with its row of x (both in cache).
+                                    BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;
+                                    m.x = x + xoff;
+                                    m.dy = dxr;
+                                    batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, g.w, cpad, sq);
+                                }
+                                if (dx_rows) dx_rows->consume(q, th, xoff / C, g.w, dxr);
+                                else if (staged) stream_copy(staged, dx + xoff, rowx);
                             }
-                            std::size_t c0 = 0;
-                            const bool k3s2 = KW == 3 && g.sw == 2;
-                            for (; c0 + W <= C; c0 += W)
-                                if (!k3s2 ||
-                                    !(row_ep.stream ? dw_bwd_input_k3s2<true, true>(g, dyr, ki, nr, w, dxr, c0, W)
-                                                    : dw_bwd_input_k3s2<true>(g, dyr, ki, nr, w, dxr, c0, W)))
-                                    dw_bwd_input_vec<true>(g, dyr, ki, nr, cp, np, w, dxr, c0, W);
-                            if (c0 < C && (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
-                                dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
                         }
-                        if (sq) {
-                            // The row is complete: its sums with its row of x (both in cache).
-                            BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;
-                            m.x = x + xoff;
-                            m.dy = dxr;
-                            batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, g.w, cpad, sq);
-                        }
-                        if (dx_rows) dx_rows->consume(q, th, xoff / C, g.w, dxr);
-                        else if (staged) stream_copy(staged, dx + xoff, rowx);
                     }
                 }
             }
