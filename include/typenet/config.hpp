@@ -59,9 +59,13 @@
 #if defined(__GNUC__)
 #define TYPENET_RESTRICT __restrict__
 #define TYPENET_INLINE inline __attribute__((always_inline))
+/// After a lambda's parameter list: always inline it (for per-vector callbacks of kernel
+/// loops, which GCC otherwise may leave as a call per vector).
+#define TYPENET_INLINE_LAMBDA __attribute__((always_inline))
 #else
 #define TYPENET_RESTRICT
 #define TYPENET_INLINE inline
+#define TYPENET_INLINE_LAMBDA
 #endif
 
 namespace typenet {

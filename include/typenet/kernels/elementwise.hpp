@@ -168,9 +168,10 @@ inline void column_sums(const float* a, std::size_t rows, std::size_t cols, floa
     if (rows == 0) {
         std::fill(s, s + cols, 0.0);
     } else {
-        detail::channel_reduce<1>(rows, cols, s, [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) {
-            return detail::lanes(a + r * lda + j, n);
-        });
+        detail::channel_reduce<1>(rows, cols, s,
+            [&](std::size_t, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+                return detail::lanes(a + r * lda + j, n);
+            });
     }
     for (std::size_t j = 0; j < cols; ++j) out[j] = accumulate ? out[j] + float(s[j]) : float(s[j]);
 }
@@ -185,10 +186,11 @@ inline void channel_mean_var(const float* x, std::size_t rows, std::size_t c, fl
     if (rows == 0) throw shape_error("channel_mean_var: no rows");
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
     const float* shift = x;  // the first row
-    detail::channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = detail::lanes(x + r * c + j, n) - detail::lanes(shift + j, n);
-        return q == 0 ? d : d * d;
-    });
+    detail::channel_reduce<2>(rows, c, s,
+        [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+            const vfloat d = detail::lanes(x + r * c + j, n) - detail::lanes(shift + j, n);
+            return q == 0 ? d : d * d;
+        });
     for (std::size_t j = 0; j < c; ++j) {
         const double m = s[j] / double(rows);
         mean[j] = float(double(shift[j]) + m);
@@ -244,10 +246,10 @@ void produce_channel_mean_var(std::size_t rows, std::size_t c, std::size_t unit,
                 produce(u, ue, out);
                 if (u == ur.begin) std::copy(out, out + c, shift);
                 detail::sum_rows<2>(0, n, c, cpad, part + q * 2 * cpad,
-                                    [&](std::size_t k, std::size_t r, std::size_t j, std::size_t w) {
-                                        const vfloat d = detail::lanes(out + r * c + j, w) - detail::lanes(shift + j, w);
-                                        return k == 0 ? d : d * d;
-                                    });
+                    [&](std::size_t k, std::size_t r, std::size_t j, std::size_t w) TYPENET_INLINE_LAMBDA {
+                        const vfloat d = detail::lanes(out + r * c + j, w) - detail::lanes(shift + j, w);
+                        return k == 0 ? d : d * d;
+                    });
                 if (stage)  // c % 16 == 0 and x aligned: whole aligned vectors
                     for (std::size_t i = 0; i < n * c; i += W)
                         detail::store_stream(x + r0 * c + i, vfloat::load_aligned(out + i));
@@ -314,10 +316,11 @@ inline void batchnorm_backward(const float* x_hat, const float* dy, std::size_t 
     if (!(x_hat && dy && (invstd || !dx))) detail::fail("batchnorm_backward", "null pointer");
     if (rows == 0) throw shape_error("batchnorm_backward: no rows");
     double* s = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-    detail::channel_reduce<2>(rows, c, s, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        const vfloat d = detail::lanes(dy + r * c + j, n);
-        return q == 0 ? d : d * detail::lanes(x_hat + r * c + j, n);
-    });
+    detail::channel_reduce<2>(rows, c, s,
+        [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+            const vfloat d = detail::lanes(dy + r * c + j, n);
+            return q == 0 ? d : d * detail::lanes(x_hat + r * c + j, n);
+        });
     if (dbeta)
         for (std::size_t j = 0; j < c; ++j) dbeta[j] = float(s[j]);
     if (dgamma)
@@ -453,9 +456,10 @@ inline BatchNormGradCoef batchnorm_grad_coef(const float* gamma, const float* me
 template <ClampMaskFrom From>
 void batchnorm_backward_sums(const BatchNormInputGrad<From>& map, const float* mean, const float* invstd,
                              std::size_t r0, std::size_t r1, std::size_t cpad, double* out) {
-    detail::sum_rows<2>(r0, r1, map.c, cpad, out, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-        return map.sum_term(q, r, j, n, mean, invstd);
-    });
+    detail::sum_rows<2>(r0, r1, map.c, cpad, out,
+        [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+            return map.sum_term(q, r, j, n, mean, invstd);
+        });
 }
 
 /// Training-mode batch norm's backward up to its input gradient: the two per-channel sums
@@ -474,9 +478,10 @@ BatchNormInputGrad<From> batchnorm_backward_map(const float* x, const float* mea
     const double* s = sums;
     if (!s) {
         double* t = reinterpret_cast<double*>(scratch(Slot::conv_tmp, 4 * c));
-        detail::channel_reduce<2>(rows, c, t, [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) {
-            return map.sum_term(q, r, j, n, mean, invstd);
-        });
+        detail::channel_reduce<2>(rows, c, t,
+            [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+                return map.sum_term(q, r, j, n, mean, invstd);
+            });
         s = t;
     }
     if (dbeta)
