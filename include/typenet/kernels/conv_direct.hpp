@@ -169,7 +169,11 @@ void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float
     const bool stream = use_streaming_stores(y, cout, g.output_pixels(), cout, accumulate) && full;
     const double flops = 2.0 * double(g.output_pixels()) * double(K) * double(cout);
     const int T = std::min<int>(threads_for(flops, 2.0e5), int(rows));
-    parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
+    // Output rows in units of 8, handed out as threads become free (each row is computed
+    // the same way whichever thread takes it; the ring refills the rows a jump needs).
+    constexpr std::size_t unit_rows = 8;
+    UnitQueue queue(ceil_div(rows, unit_rows));
+    run_parallel(T, [&](int, int) {
         SlabRing ring(g, slab_w, scratch(Slot::im2col, SlabRing::size(g, slab_w)), zero_floats(slab_w * g.c));
         const float* srows[SlabRing::max_rows];
         // The epilogue in this thread's locals too: the lambda reaches the ones above by
@@ -177,67 +181,70 @@ void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float
         const float* const bias_l = bias;
         const bool accumulate_l = accumulate, clamps_l = clamps, stream_l = stream, full_l = full;
         const vfloat lo_l = lo, hi_l = hi;
-        for (std::size_t r = r0; r < r1; ++r) {
-            ring.rows_for(x, r / g.oh, r % g.oh, m, srows);
-            float* yrow = y + r * g.ow * cout;
-            const float* rrow = residual ? residual + r * g.ow * ldr : nullptr;
-            for (std::size_t t = 0; t < tiles; ++t) {
-                const std::size_t px = std::min(PX, g.ow - t * PX);
-                // The tile's channel vectors in groups of G (the slab rows stay in L1).
-                for (std::size_t v0 = 0; v0 < NV; v0 += G) {
-                    float* yt = yrow + t * PX * cout + v0 * W;
-                    const float* rt = rrow ? rrow + t * PX * ldr + v0 * W : nullptr;
-                    vfloat acc[PX][G];
-                    direct_tile<PX, G>(srows, t * PX * step, g.kh, kwc, step, wp + v0 * W, ldw, acc);
-                    if (px == PX && full_l) {
-                        // Each epilogue step over the whole tile (tests once per tile).
-#pragma GCC unroll 4
-                        for (std::size_t v = 0; v < G; ++v) {
-                            const vfloat bv = vfloat::load_aligned(bias_l + (v0 + v) * W);
-#pragma GCC unroll 8
-                            for (std::size_t p = 0; p < PX; ++p) acc[p][v] += bv;
+        std::size_t u;
+        while (queue.next(u)) {
+            for (std::size_t r = u * unit_rows; r < std::min(rows, (u + 1) * unit_rows); ++r) {
+                ring.rows_for(x, r / g.oh, r % g.oh, m, srows);
+                float* yrow = y + r * g.ow * cout;
+                const float* rrow = residual ? residual + r * g.ow * ldr : nullptr;
+                for (std::size_t t = 0; t < tiles; ++t) {
+                    const std::size_t px = std::min(PX, g.ow - t * PX);
+                    // The tile's channel vectors in groups of G (the slab rows stay in L1).
+                    for (std::size_t v0 = 0; v0 < NV; v0 += G) {
+                        float* yt = yrow + t * PX * cout + v0 * W;
+                        const float* rt = rrow ? rrow + t * PX * ldr + v0 * W : nullptr;
+                        vfloat acc[PX][G];
+                        direct_tile<PX, G>(srows, t * PX * step, g.kh, kwc, step, wp + v0 * W, ldw, acc);
+                        if (px == PX && full_l) {
+                            // Each epilogue step over the whole tile (tests once per tile).
+    #pragma GCC unroll 4
+                            for (std::size_t v = 0; v < G; ++v) {
+                                const vfloat bv = vfloat::load_aligned(bias_l + (v0 + v) * W);
+    #pragma GCC unroll 8
+                                for (std::size_t p = 0; p < PX; ++p) acc[p][v] += bv;
+                            }
+                            if (accumulate_l) {
+    #pragma GCC unroll 8
+                                for (std::size_t p = 0; p < PX; ++p)
+    #pragma GCC unroll 4
+                                    for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(yt + p * cout + v * W);
+                            }
+                            if (rt) {
+    #pragma GCC unroll 8
+                                for (std::size_t p = 0; p < PX; ++p)
+    #pragma GCC unroll 4
+                                    for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(rt + p * ldr + v * W);
+                            }
+                            if (clamps_l) {
+    #pragma GCC unroll 8
+                                for (std::size_t p = 0; p < PX; ++p)
+    #pragma GCC unroll 4
+                                    for (std::size_t v = 0; v < G; ++v) acc[p][v] = clamp(acc[p][v], lo_l, hi_l);
+                            }
+                            if (stream_l) {
+    #pragma GCC unroll 8
+                                for (std::size_t p = 0; p < PX; ++p)
+    #pragma GCC unroll 4
+                                    for (std::size_t v = 0; v < G; ++v) store_stream(yt + p * cout + v * W, acc[p][v]);
+                            } else {
+    #pragma GCC unroll 8
+                                for (std::size_t p = 0; p < PX; ++p)
+    #pragma GCC unroll 4
+                                    for (std::size_t v = 0; v < G; ++v) acc[p][v].store_unaligned(yt + p * cout + v * W);
+                            }
+                            continue;
                         }
-                        if (accumulate_l) {
-#pragma GCC unroll 8
-                            for (std::size_t p = 0; p < PX; ++p)
-#pragma GCC unroll 4
-                                for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(yt + p * cout + v * W);
-                        }
-                        if (rt) {
-#pragma GCC unroll 8
-                            for (std::size_t p = 0; p < PX; ++p)
-#pragma GCC unroll 4
-                                for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(rt + p * ldr + v * W);
-                        }
-                        if (clamps_l) {
-#pragma GCC unroll 8
-                            for (std::size_t p = 0; p < PX; ++p)
-#pragma GCC unroll 4
-                                for (std::size_t v = 0; v < G; ++v) acc[p][v] = clamp(acc[p][v], lo_l, hi_l);
-                        }
-                        if (stream_l) {
-#pragma GCC unroll 8
-                            for (std::size_t p = 0; p < PX; ++p)
-#pragma GCC unroll 4
-                                for (std::size_t v = 0; v < G; ++v) store_stream(yt + p * cout + v * W, acc[p][v]);
-                        } else {
-#pragma GCC unroll 8
-                            for (std::size_t p = 0; p < PX; ++p)
-#pragma GCC unroll 4
-                                for (std::size_t v = 0; v < G; ++v) acc[p][v].store_unaligned(yt + p * cout + v * W);
-                        }
-                        continue;
+                        for (std::size_t p = 0; p < px; ++p)
+                            for (std::size_t v = 0; v < G && (v0 + v) * W < cout; ++v) {
+                                float* yp = yt + p * cout + v * W;
+                                const std::size_t n = std::min(W, cout - (v0 + v) * W);
+                                vfloat a = acc[p][v] + vfloat::load_aligned(bias_l + (v0 + v) * W);
+                                if (accumulate_l) a += load_n(yp, n);
+                                if (rt) a += load_n(rt + p * ldr + v * W, n);
+                                if (clamps_l) a = clamp(a, lo_l, hi_l);
+                                store_n(yp, a, n);
+                            }
                     }
-                    for (std::size_t p = 0; p < px; ++p)
-                        for (std::size_t v = 0; v < G && (v0 + v) * W < cout; ++v) {
-                            float* yp = yt + p * cout + v * W;
-                            const std::size_t n = std::min(W, cout - (v0 + v) * W);
-                            vfloat a = acc[p][v] + vfloat::load_aligned(bias_l + (v0 + v) * W);
-                            if (accumulate_l) a += load_n(yp, n);
-                            if (rt) a += load_n(rt + p * ldr + v * W, n);
-                            if (clamps_l) a = clamp(a, lo_l, hi_l);
-                            store_n(yp, a, n);
-                        }
                 }
             }
         }

@@ -886,14 +886,17 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
     BatchNormInputGrad<ClampMaskFrom::affine> gmap;
     if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, C};
 
-    run_parallel(T, [&](int th, int nt) {
+    UnitQueue queue(nch);
+    run_parallel(T, [&](int th, int) {
         float* ring = rings + std::size_t(th) * ring_size;
         float* staged = srow ? sstage + ssums + std::size_t(th) * srow : nullptr;
         // Rows of dx go to memory directly (non-temporally when large), or through the stage.
         ChannelEpilogue row_ep = dx_ep;
         row_ep.stream = dx_ep.stream && !staged;
-        const Range qr = split_range(nch, std::size_t(nt), std::size_t(th));
-        for (std::size_t q = qr.begin; q < qr.end; ++q) {
+        // Each chunk has its own partial sums and makes its own rows of dy: the chunks go
+        // to the threads as they become free.
+        std::size_t q;
+        while (queue.next(q)) {
             const Range cr = split_range(R, nch, q);
             float* pq = dw ? part + q * stride : nullptr;
             if (pq) std::fill(pq, pq + taps * C, 0.0f);

@@ -234,10 +234,13 @@ void produce_channel_mean_var(std::size_t rows, std::size_t c, std::size_t unit,
     std::fill(part, part + nch * 2 * cpad, 0.0);
     const std::size_t bsize = detail::round_up(piece * unit * c, 16);
     float* bufs = stage ? scratch(Slot::fused, std::size_t(T) * bsize) : nullptr;
-    run_parallel(T, [&](int t, int nt) {
-        const Range qr = split_range(nch, std::size_t(nt), std::size_t(t));
+    // Each chunk has its own sums and shift row: the chunks go to the threads as they
+    // become free.
+    UnitQueue queue(nch);
+    run_parallel(T, [&](int t, int) {
         float* buf = stage ? bufs + std::size_t(t) * bsize : nullptr;
-        for (std::size_t q = qr.begin; q < qr.end; ++q) {
+        std::size_t q;
+        while (queue.next(q)) {
             const Range ur = split_range(units, nch, q);
             float* shift = shifts + q * cpad;
             for (std::size_t u = ur.begin; u < ur.end; u += piece) {

@@ -195,7 +195,8 @@ void fused_rows(const FusedBlock& f, std::size_t img, std::size_t oy_a, std::siz
 
 /// Run a planned block on `threads` threads.
 ///
-/// Threads take whole images when there are at least as many images as threads.
+/// Threads take whole images when there are at least as many images as threads (the
+/// next image as each becomes free).
 /// Otherwise each image is split into segments of output rows, one per thread (each
 /// recomputing the few expanded rows its segment shares with the next), unless the
 /// segments would be so short that this duplicated work is large: then the threads
@@ -219,14 +220,16 @@ inline void fused_run(const FusedBlock& f, int threads) {
         });
         return;
     }
-    // Units: (image, segment of output rows).
+    // Units: (image, segment of output rows), each computed whole by one thread from the
+    // block's input alone: handed out as threads become free.
     const std::size_t units = g.n * segs;
-    run_parallel(threads, [&](int t, int nt) {
+    UnitQueue queue(units);
+    run_parallel(threads, [&](int, int) {
         float* mem = scratch(Slot::fused, round_up(ringsz, 16) + dsz + 16);
         float* ring = mem;
         float* dbuf = mem + round_up(ringsz, 16);
-        const Range ur = split_range(units, std::size_t(nt), std::size_t(t));
-        for (std::size_t u = ur.begin; u < ur.end; ++u) {
+        std::size_t u;
+        while (queue.next(u)) {
             const std::size_t img = u / segs, s = u % segs;
             const Range rr = split_range(g.oh, segs, s);
             if (g.kh == 3 && g.kw == 3)

@@ -4,9 +4,14 @@
 /// Kernels open a parallel region only when it pays: never inside another parallel
 /// region (`omp_in_parallel()`), never for tiny problems. Work is split statically
 /// into contiguous ranges, so a given thread count always gives the same split and
-/// therefore bit-identical results run to run.
+/// therefore bit-identical results run to run; or, where no result depends on which
+/// thread computes a unit of work or in which order (each unit writes its own outputs
+/// and its own partial sums), handed out a unit at a time (`UnitQueue`), so that a
+/// thread slowed by another process on its core does not hold the others up at the end
+/// of the region.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <exception>
 
@@ -100,6 +105,26 @@ void parallel_ranges(int nthreads, std::size_t n, F&& f) {
         if (r.begin < r.end) f(r.begin, r.end);
     });
 }
+
+/// Units [0, n) handed out one at a time, in increasing order, to whichever thread of a
+/// region asks next: `while (q.next(u)) work(u);` on every thread. Only for units whose
+/// results do not depend on the thread that computes them (see the file comment).
+/// Shared by the team: construct it before the region.
+class UnitQueue {
+public:
+    explicit UnitQueue(std::size_t n) noexcept : n_(n) {}
+    UnitQueue(const UnitQueue&) = delete;
+    UnitQueue& operator=(const UnitQueue&) = delete;
+    /// The next unit in `u`; false when none is left.
+    bool next(std::size_t& u) noexcept {
+        u = next_.fetch_add(1, std::memory_order_relaxed);
+        return u < n_;
+    }
+
+private:
+    std::atomic<std::size_t> next_{0};
+    std::size_t n_;
+};
 
 /// The reduction step of "each thread sums into its own copy": thread `t` of `nt`
 /// writes its share of the `rows x cols` result `out` (leading dimension `cols`;
