@@ -95,8 +95,8 @@ void sum_rows(std::size_t r0, std::size_t r1, std::size_t c, std::size_t cpad, d
 
 /// Per-channel sums of `NQ` (1 or 2) quantities over all rows: `NQ` double results per
 /// channel, `out[q * c + j]`. `F(q, r, j, n)` gives the vector of quantity q. Parallel over
-/// fixed chunks, chunk partials added in order (the result does not depend on the thread
-/// count).
+/// fixed chunks (handed to the threads as they become free), chunk partials added in order
+/// (the result does not depend on the thread count).
 template <std::size_t NQ, class F>
 void channel_reduce(std::size_t rows, std::size_t c, double* out, F&& f) {
     constexpr std::size_t nq = NQ;
@@ -107,8 +107,11 @@ void channel_reduce(std::size_t rows, std::size_t c, double* out, F&& f) {
     double* part = reinterpret_cast<double*>(mem);
     std::fill(part, part + nch * nq * cpad, 0.0);
     const int T = std::min<int>(threads_for(double(rows) * double(c) * double(nq), 1.0e5), int(nch));
-    parallel_ranges(T, nch, [&](std::size_t q0, std::size_t q1) {
-        for (std::size_t q = q0; q < q1; ++q) {
+    // Each chunk has its own partial sums: the chunks go to the threads as they become free.
+    UnitQueue queue(nch);
+    run_parallel(T, [&](int, int) {
+        std::size_t q;
+        while (queue.next(q)) {
             const Range rr = split_range(rows, nch, q);
             sum_rows<NQ>(rr.begin, rr.end, c, cpad, part + q * nq * cpad, f);
         }
