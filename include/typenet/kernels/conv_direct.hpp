@@ -197,39 +197,39 @@ void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float
                         direct_tile<PX, G>(srows, t * PX * step, g.kh, kwc, step, wp + v0 * W, ldw, acc);
                         if (px == PX && full_l) {
                             // Each epilogue step over the whole tile (tests once per tile).
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
                             for (std::size_t v = 0; v < G; ++v) {
                                 const vfloat bv = vfloat::load_aligned(bias_l + (v0 + v) * W);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
                                 for (std::size_t p = 0; p < PX; ++p) acc[p][v] += bv;
                             }
                             if (accumulate_l) {
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
                                 for (std::size_t p = 0; p < PX; ++p)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
                                     for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(yt + p * cout + v * W);
                             }
                             if (rt) {
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
                                 for (std::size_t p = 0; p < PX; ++p)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
                                     for (std::size_t v = 0; v < G; ++v) acc[p][v] += vfloat::load_unaligned(rt + p * ldr + v * W);
                             }
                             if (clamps_l) {
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
                                 for (std::size_t p = 0; p < PX; ++p)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
                                     for (std::size_t v = 0; v < G; ++v) acc[p][v] = clamp(acc[p][v], lo_l, hi_l);
                             }
                             if (stream_l) {
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
                                 for (std::size_t p = 0; p < PX; ++p)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
                                     for (std::size_t v = 0; v < G; ++v) store_stream(yt + p * cout + v * W, acc[p][v]);
                             } else {
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
                                 for (std::size_t p = 0; p < PX; ++p)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
                                     for (std::size_t v = 0; v < G; ++v) acc[p][v].store_unaligned(yt + p * cout + v * W);
                             }
                             continue;
