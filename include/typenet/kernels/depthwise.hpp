@@ -947,22 +947,21 @@ void depthwise_backward_produced(const ConvGeometry& g, const float* x, const fl
                     for (std::size_t g0 = b0; g0 < b1; g0 += G) {
                         const std::size_t g1 = std::min(b1, g0 + G);
                         if (pq) {
+                            if (xstages) {
+                                // Map the input rows of the group's output rows [g0, g1).
+                                const std::ptrdiff_t a = std::ptrdiff_t(g0 * g.sh) - std::ptrdiff_t(g.pad_top);
+                                const std::size_t i0 = std::size_t(std::max<std::ptrdiff_t>(0, a));
+                                const std::size_t i1 = std::min<std::size_t>(
+                                    g.h, std::size_t(std::max<std::ptrdiff_t>(
+                                             0, a + std::ptrdiff_t((g1 - g0 - 1) * g.sh + KH))));
+                                float* xs = xstages + std::size_t(th) * xstage_size;
+                                if (i1 > i0)
+                                    map_rows(*xmap, x + (img * g.h + i0) * g.w * C, C, C, (i1 - i0) * g.w, xs);
+                                xbase = xs;
+                                xrow0 = i0;
+                            }
                             const float* xr[max_kernel];
                             for (std::size_t oy = g0; oy < g1; ++oy) {
-                                if (xstages && oy == g0) {
-                                    // Map the input rows of output rows [oy, oy + XG) of this group.
-                                    const std::size_t n = std::min(XG, b1 - oy);
-                                    const std::ptrdiff_t a = std::ptrdiff_t(oy * g.sh) - std::ptrdiff_t(g.pad_top);
-                                    const std::size_t i0 = std::size_t(std::max<std::ptrdiff_t>(0, a));
-                                    const std::size_t i1 = std::min<std::size_t>(
-                                        g.h, std::size_t(std::max<std::ptrdiff_t>(
-                                                 0, a + std::ptrdiff_t((n - 1) * g.sh + KH))));
-                                    float* xs = xstages + std::size_t(th) * xstage_size;
-                                    if (i1 > i0)
-                                        map_rows(*xmap, x + (img * g.h + i0) * g.w * C, C, C, (i1 - i0) * g.w, xs);
-                                    xbase = xs;
-                                    xrow0 = i0;
-                                }
                                 for (std::size_t i = 0; i < KH; ++i) {
                                     const std::ptrdiff_t iy = std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top);
                                     xr[i] = (iy < 0 || iy >= std::ptrdiff_t(g.h))
