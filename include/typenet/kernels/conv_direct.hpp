@@ -254,22 +254,23 @@ void conv_direct_forward_nv(const ConvGeometry& g, std::size_t cout, const float
 
 /// Weight-gradient micro-kernel: `KB` window values (at `src[k]` for the first pixel,
 /// `step` floats further for each next one) x `NV` channel vectors, summed over `px`
-/// pixels of one output row.
-template <std::size_t KB, std::size_t NV>
+/// pixels of one output row. The output-gradient row starts at `dy` (this group's first
+/// channel), pixels `ld` floats apart; `n` channels are valid from there (all `NV * W`
+/// when `Full`, the rest read as zero otherwise).
+template <std::size_t KB, std::size_t NV, bool Full>
 TYPENET_INLINE void direct_grad_tile(const float* const (&src)[KB], std::size_t step, const float* TYPENET_RESTRICT dy,
-                                     std::size_t cout, std::size_t px, vfloat (&acc)[KB][NV]) noexcept {
+                                     std::size_t ld, std::size_t n, std::size_t px, vfloat (&acc)[KB][NV]) noexcept {
     constexpr std::size_t W = simd_width;
 #pragma GCC unroll 16
     for (std::size_t k = 0; k < KB; ++k)
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) acc[k][v] = vfloat(0.0f);
-    const bool full = cout == NV * W;
-    for (std::size_t p = 0, o = 0; p < px; ++p, dy += cout, o += step) {
+    for (std::size_t p = 0, o = 0; p < px; ++p, dy += ld, o += step) {
         vfloat g[NV];
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v)
-            g[v] = full ? vfloat::load_unaligned(dy + v * W)
-                        : (v * W < cout ? load_n(dy + v * W, std::min(W, cout - v * W)) : vfloat(0.0f));
+            g[v] = Full ? vfloat::load_unaligned(dy + v * W)
+                        : (v * W < n ? load_n(dy + v * W, std::min(W, n - v * W)) : vfloat(0.0f));
 #pragma GCC unroll 16
         for (std::size_t k = 0; k < KB; ++k) {
             const vfloat xb(src[k][o]);
@@ -285,7 +286,7 @@ TYPENET_INLINE void direct_grad_tile(const float* const (&src)[KB], std::size_t 
 template <std::size_t NV, class DyRow>
 void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, const float* x, DyRow&& dy_row,
                                     float* dw, bool accumulate, const InputMap& m, bool produced) {
-    constexpr std::size_t W = simd_width, KB = direct_block<NV>;
+    constexpr std::size_t W = simd_width, G = direct_group<NV>, KB = direct_block<G>;
     const std::size_t K = g.kh * g.kw * g.c, kwc = g.kw * g.c, ldp = NV * W;
     const std::size_t slab_w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + g.kw);
     const std::size_t step = g.sw * g.c, rows = g.n * g.oh;
@@ -318,15 +319,23 @@ void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, con
                     const std::size_t k = q * KB + j;
                     src[j] = k < K ? srows[k / kwc] + k % kwc : zero;
                 }
-                vfloat acc[KB][NV];
-                direct_grad_tile<KB, NV>(src, step, dyr, cout, g.ow, acc);
-                float* dst = mine + q * KB * ldp;
-                for (std::size_t j = 0; j < KB; ++j)
+                // The channel vectors in groups of G, as in the forward (the slab rows and
+                // the gradient row stay in L1 across the groups).
+                for (std::size_t v0 = 0; v0 < NV; v0 += G) {
+                    vfloat acc[KB][G];
+                    const std::size_t n = cout > v0 * W ? cout - v0 * W : 0;
+                    if (n >= G * W)
+                        direct_grad_tile<KB, G, true>(src, step, dyr + v0 * W, cout, n, g.ow, acc);
+                    else
+                        direct_grad_tile<KB, G, false>(src, step, dyr + v0 * W, cout, n, g.ow, acc);
+                    float* dst = mine + q * KB * ldp + v0 * W;
+                    for (std::size_t j = 0; j < KB; ++j)
 #pragma GCC unroll 4
-                    for (std::size_t v = 0; v < NV; ++v) {
-                        float* d = dst + j * ldp + v * W;
-                        (vfloat::load_aligned(d) + acc[j][v]).store_aligned(d);
-                    }
+                        for (std::size_t v = 0; v < G; ++v) {
+                            float* d = dst + j * ldp + v * W;
+                            (vfloat::load_aligned(d) + acc[j][v]).store_aligned(d);
+                        }
+                }
             }
         }
         TYPENET_OMP(barrier)
