@@ -73,7 +73,8 @@ TEST_CASE("depthwise_forward matches the naive loop, with every epilogue part") 
 
 TEST_CASE("depthwise_forward: the column-blocked 3x3 interiors equal the one-column loop bit for bit") {
     // A 3x3 row sweep with a plain epilogue (bias, clamp) takes its interior columns four
-    // at a time (stride 1 per channel vector, stride 2 across all channels per step);
+    // at a time (stride 1 per channel vector with 32 registers, otherwise across all
+    // channels per step, as stride 2);
     // with `accumulate` onto zeros it keeps the one-column loop. Both add the same taps
     // in the same order, so the values must agree exactly (0 + v is v, up to the sign of
     // a zero, which == ignores). Widths around the cut-off of eight interior columns,

@@ -222,20 +222,25 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
     return ox;
 }
 
-/// The interior columns of a stride-2 3x3 depthwise sweep of `RB` consecutive output
-/// rows over all C channels, `dw_cols` columns per step and the channel vectors inside
-/// (stride 2 shares fewer inputs between neighbouring columns; this order, the weights
-/// reloaded from L1 each step and the pixels read in memory order, measured faster than
-/// a sweep per channel vector: 6x112x96 41 -> 53, 28x28x192 42 -> 51 GFLOP/s). The full
-/// channel vectors only: [0, C / W * W). Returns the first column left.
-template <int RB>
-__attribute__((noinline)) std::size_t dw_interior_s2(const float* const* xr, const float* wt, const float* bias,
-                                                     float* const* yr, bool clamps, float lo_, float hi_, Interior in,
-                                                     std::size_t C, std::size_t pl) noexcept {
+/// The interior columns of a stride-`S` 3x3 depthwise sweep of `RB` consecutive output
+/// rows over all C channels, `dw_cols` columns per step and the channel vectors inside,
+/// the weights reloaded from L1 each step and the pixels read in memory order. Stride 2
+/// shares fewer inputs between neighbouring columns, and this order measured faster than
+/// a sweep per channel vector (6x112x96 41 -> 53, 28x28x192 42 -> 51 GFLOP/s). Stride 1
+/// takes it too on 16-register machines, where the per-vector sweep (`dw_interior_s1`)
+/// pays its setup (nine taps, a dozen row pointers) for every channel vector and, with
+/// two rows, spills taps anyway: one core of an AMD EPYC (AVX2), batch 1, medians of
+/// interleaved runs: 14x14x576 28 -> 37, 28x28x192 23-29 -> 27-37, 56x56x144 26-33 ->
+/// 29-38, 7x7x960 27 -> 31 GFLOP/s. The full channel vectors only: [0, C / W * W).
+/// Returns the first column left.
+template <std::size_t S, int RB>
+__attribute__((noinline)) std::size_t dw_interior_channels(const float* const* xr, const float* wt, const float* bias,
+                                                           float* const* yr, bool clamps, float lo_, float hi_,
+                                                           Interior in, std::size_t C, std::size_t pl) noexcept {
     constexpr std::size_t W = simd_width;
     const vfloat lo(lo_), hi(hi_);
-    const float* rp[std::size_t(RB - 1) * 2 + 3];
-    dw_distinct_rows<2, RB>(xr, rp);
+    const float* rp[std::size_t(RB - 1) * S + 3];
+    dw_distinct_rows<S, RB>(xr, rp);
     std::size_t ox = in.lo;
     for (; ox + dw_cols <= in.hi; ox += dw_cols)
         for (std::size_t c0 = 0; c0 + W <= C; c0 += W) {
@@ -243,7 +248,7 @@ __attribute__((noinline)) std::size_t dw_interior_s2(const float* const* xr, con
 #pragma GCC unroll 9
             for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
             const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f);
-            dw_cols_step<2, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox * 2 - pl) * C + c0, ox * C + c0);
+            dw_cols_step<S, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox * S - pl) * C + c0, ox * C + c0);
         }
     return ox;
 }
@@ -251,7 +256,7 @@ __attribute__((noinline)) std::size_t dw_interior_s2(const float* const* xr, con
 /// Depthwise forward of one channel vector [c0, c0 + n) of `RB` consecutive output rows
 /// of one image at once (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
-/// Interior columns [in.lo, done) are already computed (`dw_interior_s2`); `plain`: the
+/// Interior columns [in.lo, done) are already computed (`dw_interior_channels`); `plain`: the
 /// epilogue is at most a bias and a clamp (no residual, accumulate or streaming stores).
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
@@ -336,7 +341,10 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
     bool plain = !e.accumulate && !e.stream;
     for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
     if constexpr (K == 3) {
-        if (plain && g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p) done = dw_interior_s2<RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
+        if (plain && g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p)
+            done = dw_interior_channels<2, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
+        if (simd_registers < 32 && plain && g.sw == 1 && in.hi - in.lo >= dw_cols && !pf.p)
+            done = dw_interior_channels<1, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
     }
     std::size_t c0 = 0;
     for (; c0 + W <= C; c0 += W) {
