@@ -202,7 +202,8 @@ TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const
 /// The interior columns [in.lo, in.hi) of a stride-1 3x3 depthwise sweep over the full
 /// channel vector at c0 of `RB` consecutive output rows, `dw_cols` columns per step, the
 /// weights held in registers. Returns the first column left. Not inlined: inlined, it
-/// slowed the one-column loop of short rows (7x7x960).
+/// slowed the one-column loop of short rows (7x7x960). Machines with 32 vector registers
+/// only: with 16, stride 1 takes `dw_interior_channels` (see there).
 template <int RB>
 __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, const float* wt, const float* bias,
                                                      float* const* yr, bool clamps, float lo_, float hi_, Interior in,
