@@ -290,10 +290,11 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
                                   n);
     };
     // Interior: no tests. A 3x3 kernel with stride 1 takes `dw_cols` output columns at a
-    // time, each input vector loaded once for all the outputs it feeds (stride 2 has its
-    // own interior, run before this for all channels: `done`).
+    // time, each input vector loaded once for all the outputs it feeds (stride 2, and
+    // stride 1 with 16 registers, have their own interior, run before this for all
+    // channels: `done`).
     std::size_t ox = std::max(in.lo, done);
-    if constexpr (K == 3) {
+    if constexpr (K == 3 && simd_registers >= 32) {
         // Rows of fewer than 2 x dw_cols interior columns measured slower that way
         // (7x7x960); a partial channel vector and the other epilogues (residual,
         // accumulate, streaming stores) keep this loop.
