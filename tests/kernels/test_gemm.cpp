@@ -143,6 +143,8 @@ TEST_CASE("gemm blocking paths: K blocks, K split, N split, packed weights") {
         {9, 200, 64, false, false, 0},      // few rows: panels split between threads
         {49, 1280, 40, false, false, 0},    // MobileNetV2's last 1x1 shape at batch 1 (K cut)
         {200, 96, 16, false, false, 0},     // expand-like
+        {77, 400, 1100, true, false, 3},    // column-major A over many panels: A tiles copied, K blocks
+        {77, 400, 700, true, true, 0},      // same with op(B) transposed; the last tiles copied lane by lane
     };
     for (const auto& c : cases) {
         const double e1 = run_case(c, {}, seed++);
