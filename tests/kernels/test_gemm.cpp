@@ -72,7 +72,7 @@ double tol(std::size_t K) { return 1e-6 * (std::sqrt(double(K)) + 2.0); }
 TEST_CASE("gemm matches the naive product on awkward shapes, all transposes") {
     const std::size_t Ms[] = {1, 3, 7, 8, 17, 49, 100};
     const std::size_t Ns[] = {1, 3, 7, 16, 17, 33, 50, 100};
-    const std::size_t Ks[] = {1, 7, 16, 24, 32, 33};  // 16, 24, 32: the unrolled shallow kernels
+    const std::size_t Ks[] = {1, 7, 16, 24, 32, 33};  // 16, 24, 32: the depths of MobileNetV2's shallow expansions
     double worst = 0;
     std::uint64_t seed = 1;
     for (int t = 0; t < 4; ++t)
@@ -143,8 +143,8 @@ TEST_CASE("gemm blocking paths: K blocks, K split, N split, packed weights") {
         {9, 200, 64, false, false, 0},      // few rows: panels split between threads
         {49, 1280, 40, false, false, 0},    // MobileNetV2's last 1x1 shape at batch 1 (K cut)
         {200, 96, 16, false, false, 0},     // expand-like
-        {77, 400, 1100, true, false, 3},    // column-major A over many panels: A tiles copied, K blocks
-        {77, 400, 700, true, true, 0},      // same with op(B) transposed; the last tiles copied lane by lane
+        {131, 400, 1100, true, false, 3},   // column-major A, long rows, many panels: A tiles copied, K blocks
+        {131, 400, 700, true, true, 0},     // same with op(B) transposed; the last tile copied lane by lane
     };
     for (const auto& c : cases) {
         const double e1 = run_case(c, {}, seed++);

@@ -360,12 +360,14 @@ inline void gemm_region(const GemmProblem& P, const BView& B, std::size_t m0, st
         base.ldr = P.ep.ldr ? P.ep.ldr : ldc;
     }
 
-    // A column-major A read by 8 or more panels is copied per tile (`pack_a_columns`).
+    // A column-major A with long rows (128 floats or more: every K step of a tile is a
+    // line of its own) read by 8 or more panels is copied per tile (`pack_a_columns`).
     // Measured on the weight-gradient blocks of a batch-32 MobileNetV2 training step
     // (AVX2, one thread, copy on and off alternately in one process, minima of 21 runs):
-    // 10-80 panels (576x160, 960x320, 320x1280, 160x960) 4-16% faster, 6 panels within
-    // +-10%, 2-6 panels of a short A row (144x32, 16x96) 10-18% slower.
-    const bool pack_a = acol && p1 - p0 >= 8;
+    // 10-80 panels of long rows (576x160, 960x320, 320x1280, 160x960) 4-16% faster; short
+    // rows, whose lines neighbouring tiles share, gained nothing with 12-36 panels (32x192,
+    // 64x384, 96x576) and lost 10-18% with 2-6 (144x32, 16x96).
+    const bool pack_a = acol && p1 - p0 >= 8 && P.lda >= 128;
     constexpr std::size_t a_slack = round_up(MR, simd_width);
     alignas(64) float apack[GemmShape::kc_max * MR + a_slack];
 
