@@ -77,14 +77,16 @@ TEST_CASE("depthwise_forward: the column-blocked 3x3 interiors equal the one-col
     // channels per step, as stride 2);
     // with `accumulate` onto zeros it keeps the one-column loop. Both add the same taps
     // in the same order, so the values must agree exactly (0 + v is v, up to the sign of
-    // a zero, which == ignores). Widths around the cut-off of eight interior columns,
-    // full and partial channel vectors, pairs of rows and a last single row, with and
-    // without bias and clamp.
+    // a zero, which == ignores). Widths around the cut-off of eight interior columns and
+    // with every remainder of the 4-column steps (taken by 2- and 1-column steps), SAME
+    // borders on the left, the right or both (stride 2 on even and odd widths: the
+    // blocked path computes them too), full and partial channel vectors, pairs of rows
+    // and a last single row, with and without bias and clamp.
     std::uint64_t seed = 900;
     std::size_t blocked_shapes[3] = {0, 0, 0};  // by stride
     for (std::size_t s : {1, 2})
         for (std::size_t c : {5, 16, 20, 48})
-            for (std::size_t w : {9, 10, 11, 13, 18, 27})
+            for (std::size_t w : {9, 10, 11, 12, 13, 18, 22, 25, 27})
                 for (std::size_t h : {5, 6}) {
                     const auto g = ConvGeometry::same(c == 20 ? 2 : 1, h, w, c, 3, 3, s, s);
                     const detail::Interior in = detail::interior(g.w, 3, s, g.pad_left, g.ow);

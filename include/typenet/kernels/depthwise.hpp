@@ -145,6 +145,11 @@ inline RowPrefetch next_rows_prefetch(const ConvGeometry& g, const float* ximg, 
 /// Output columns the 3x3 depthwise interiors compute per step.
 inline constexpr std::size_t dw_cols = 4;
 
+/// Output columns [lo, hi) already computed for every full channel vector.
+struct ColumnRange {
+    std::size_t lo = 0, hi = 0;
+};
+
 /// The distinct input rows of `RB` consecutive output rows of a 3x3 stride-`S` kernel
 /// (`xr[b * 3 + i]` as in `dw_forward_vec`): row q is kernel row q of output row 0, the
 /// last ones kernel rows q - (RB - 1) * S of the last output row.
@@ -155,8 +160,9 @@ TYPENET_INLINE void dw_distinct_rows(const float* const* xr, const float** rp) n
         rp[q] = q < 3 ? xr[q] : xr[std::size_t(RB - 1) * 3 + q - std::size_t(RB - 1) * S];
 }
 
-/// One step of a 3x3 stride-`S` depthwise interior: `dw_cols` output columns of `RB`
-/// rows over one full channel vector, the first column at input offset `base` (floats,
+/// One step of a 3x3 stride-`S` depthwise interior: `OX` output columns of `RB`
+/// rows over one full channel vector (input column `Pad` of the step, if any, lies in
+/// the padding and is skipped), the first column at input offset `base` (floats,
 /// the vector's first channel included) of every row in `rp` and at output offset `yoff`
 /// of every row in `yr`; `wv` the vector's nine taps, `b0` its bias. Every input
 /// vector is loaded once and multiplied into each output it feeds; each output still
@@ -164,11 +170,11 @@ TYPENET_INLINE void dw_distinct_rows(const float* const* xr, const float** rp) n
 /// one-column loop's. The epilogue is at most a clamp to [lo, hi] (`clamps`). Full
 /// channel vectors only (a partial last vector keeps the one-column loop): each
 /// instantiation is large, and compile time counts (the sanitizer build especially).
-template <std::size_t S, int RB>
+template <std::size_t S, int RB, std::size_t OX = dw_cols, int Pad = -1>
 TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const vfloat& b0, float* const* yr,
-                                 bool clamps, const vfloat& lo, const vfloat& hi, std::size_t C, std::size_t base,
+                                 bool clamps, const vfloat& lo, const vfloat& hi, std::size_t C, std::ptrdiff_t base,
                                  std::size_t yoff) noexcept {
-    constexpr std::size_t OX = dw_cols, NR = std::size_t(RB - 1) * S + 3, NC = (OX - 1) * S + 3;
+    constexpr std::size_t NR = std::size_t(RB - 1) * S + 3, NC = (OX - 1) * S + 3;
     vfloat a[RB][OX];
 #pragma GCC unroll 4
     for (int b = 0; b < RB; ++b)
@@ -178,9 +184,10 @@ TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const
     for (std::size_t q = 0; q < NR; ++q) {
 #pragma GCC unroll 12
         for (std::size_t c = 0; c < NC; ++c) {
+            if (int(c) == Pad) continue;
             // Input row q feeds kernel row i = q - b * S of output row b; input column c
             // feeds kernel column j = c - o * S of output column o.
-            const vfloat x = vfloat::load_unaligned(rp[q] + base + c * C);
+            const vfloat x = vfloat::load_unaligned(rp[q] + (base + std::ptrdiff_t(c * C)));
 #pragma GCC unroll 4
             for (std::size_t b = 0; b < std::size_t(RB); ++b) {
                 if (q < b * S || q - b * S > 2) continue;
@@ -218,9 +225,27 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
     std::size_t ox = in.lo;
     for (; ox + dw_cols <= in.hi; ox += dw_cols) {
         pf.issue(ox - in.lo, dw_cols);
-        dw_cols_step<1, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox - pl) * C + c0, ox * C + c0);
+        dw_cols_step<1, RB>(rp, wv, b0, yr, clamps, lo, hi, C, std::ptrdiff_t((ox - pl) * C + c0), ox * C + c0);
     }
     return ox;
+}
+
+/// `OX` output columns from column `ox` of a 3x3 stride-`S` depthwise sweep of `RB` rows
+/// over every full channel vector (see `dw_interior_channels`); input column `Pad` of
+/// the step (if any) is padding.
+template <std::size_t S, int RB, std::size_t OX = dw_cols, int Pad = -1>
+TYPENET_INLINE void dw_channels_step(const float* const* rp, const float* wt, const float* bias, float* const* yr,
+                                     bool clamps, const vfloat& lo, const vfloat& hi, std::size_t C, std::size_t pl,
+                                     std::size_t ox) noexcept {
+    constexpr std::size_t W = simd_width;
+    const std::ptrdiff_t col = (std::ptrdiff_t(ox * S) - std::ptrdiff_t(pl)) * std::ptrdiff_t(C);
+    for (std::size_t c0 = 0; c0 + W <= C; c0 += W) {
+        vfloat wv[9];
+#pragma GCC unroll 9
+        for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
+        const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f);
+        dw_cols_step<S, RB, OX, Pad>(rp, wv, b0, yr, clamps, lo, hi, C, col + std::ptrdiff_t(c0), ox * C + c0);
+    }
 }
 
 /// The interior columns of a stride-`S` 3x3 depthwise sweep of `RB` consecutive output
@@ -234,41 +259,59 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
 /// interleaved runs: 14x14x576 28 -> 37, 28x28x192 23-29 -> 27-37, 56x56x144 26-33 ->
 /// 29-38, 7x7x960 27 -> 31 GFLOP/s; with `pf` (an input streaming from memory, its next
 /// rows prefetched a share per step), block 0 of a training step (112x112x32, batch 32,
-/// 2 threads) forward 22.4-24.4 -> 20.2-21.9 ms in six interleaved pairs. The full
-/// channel vectors only: [0, C / W * W). Returns the first column left.
+/// 2 threads) forward 22.4-24.4 -> 20.2-21.9 ms in six interleaved pairs. The interior
+/// columns left over by the 4-column steps take a 2- and a 1-column step, and the two
+/// border columns of SAME padding (one input column in the padding) a 1-column step
+/// without that column, rather than the one-column loop per channel vector, which
+/// reloads the nine taps for every vector and ran at half the interior's rate (a quarter
+/// of 28x28x192's time for a seventh of its columns). Same machine, batch 1, medians of
+/// in-process A/B runs: stride 1 56x56x144 32.0-33.9 -> 34.3-35.8, 28x28x192 28.0-30.6
+/// -> 30.6-34.4, 14x14x576 28.1-30.2 -> 33.4-34.5, 7x7x960 20.1-21.5 -> 27.3-28.7;
+/// stride 2 28x28x192 19.7-20.7 -> 22.1-22.7 GFLOP/s. The full channel vectors only:
+/// [0, C / W * W). Returns the columns computed.
 template <std::size_t S, int RB>
-__attribute__((noinline)) std::size_t dw_interior_channels(const float* const* xr, const float* wt, const float* bias,
+__attribute__((noinline)) ColumnRange dw_interior_channels(const float* const* xr, const float* wt, const float* bias,
                                                            float* const* yr, bool clamps, float lo_, float hi_,
-                                                           Interior in, std::size_t C, std::size_t pl,
-                                                           RowPrefetch pf = {}) noexcept {
-    constexpr std::size_t W = simd_width;
+                                                           Interior in, std::size_t C, std::size_t pl, std::size_t w,
+                                                           std::size_t ow, RowPrefetch pf = {}) noexcept {
     const vfloat lo(lo_), hi(hi_);
     const float* rp[std::size_t(RB - 1) * S + 3];
     dw_distinct_rows<S, RB>(xr, rp);
+    ColumnRange done{in.lo, in.lo};
     std::size_t ox = in.lo;
     for (; ox + dw_cols <= in.hi; ox += dw_cols) {
         pf.issue(ox - in.lo, dw_cols);
-        for (std::size_t c0 = 0; c0 + W <= C; c0 += W) {
-            vfloat wv[9];
-#pragma GCC unroll 9
-            for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
-            const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f);
-            dw_cols_step<S, RB>(rp, wv, b0, yr, clamps, lo, hi, C, (ox * S - pl) * C + c0, ox * C + c0);
-        }
+        dw_channels_step<S, RB>(rp, wt, bias, yr, clamps, lo, hi, C, pl, ox);
     }
-    return ox;
+    if (ox + 2 <= in.hi) {
+        dw_channels_step<S, RB, 2>(rp, wt, bias, yr, clamps, lo, hi, C, pl, ox);
+        ox += 2;
+    }
+    if (ox < in.hi) dw_channels_step<S, RB, 1>(rp, wt, bias, yr, clamps, lo, hi, C, pl, ox);
+    done.hi = in.hi;
+    // The border columns of SAME padding: the first with its first input column in the
+    // padding, the last with its last.
+    if (in.lo == 1 && pl == 1) {
+        dw_channels_step<S, RB, 1, 0>(rp, wt, bias, yr, clamps, lo, hi, C, pl, 0);
+        done.lo = 0;
+    }
+    if (in.hi + 1 == ow && in.hi * S >= pl && in.hi * S + 2 == w + pl) {
+        dw_channels_step<S, RB, 1, 2>(rp, wt, bias, yr, clamps, lo, hi, C, pl, in.hi);
+        done.hi = ow;
+    }
+    return done;
 }
 
 /// Depthwise forward of one channel vector [c0, c0 + n) of `RB` consecutive output rows
 /// of one image at once (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
-/// Interior columns [in.lo, done) are already computed (`dw_interior_channels`); `plain`: the
+/// Columns `done` are already computed (`dw_interior_channels`; none if empty); `plain`: the
 /// epilogue is at most a bias and a clamp (no residual, accumulate or streaming stores).
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
                                    float* const* yr, const float* const* rr, const ChannelEpilogue& e,
                                    Interior in, std::size_t c0, std::size_t n, RowPrefetch pf = {},
-                                   std::size_t done = 0, bool plain = false) noexcept {
+                                   ColumnRange done = {}, bool plain = false) noexcept {
     const std::size_t C = g.c, KH = K ? K : g.kh, KW = K ? K : g.kw, sw = g.sw, pl = g.pad_left;
     const vfloat lo(e.lo), hi(e.hi);
     vfloat wv[K ? K * K : 1];
@@ -293,7 +336,8 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
     // time, each input vector loaded once for all the outputs it feeds (stride 2, and
     // stride 1 with 16 registers, have their own interior, run before this for all
     // channels: `done`).
-    std::size_t ox = std::max(in.lo, done);
+    const bool some = done.hi > done.lo;
+    std::size_t ox = some ? std::max(in.lo, done.hi) : in.lo;
     if constexpr (K == 3 && simd_registers >= 32) {
         // Rows of fewer than 2 x dw_cols interior columns measured slower that way
         // (7x7x960); a partial channel vector and the other epilogues (residual,
@@ -317,21 +361,22 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
             }
         store(a, ox);
     }
-    // Borders: test each column tap.
+    // Borders: test each column tap. Taps in row-major (i, j) order, as every other path
+    // adds them (the blocked border steps of `dw_interior_channels` give the same bits).
     auto border = [&](std::size_t ox) {
         vfloat a[RB];
         for (int b = 0; b < RB; ++b) a[b] = b0;
-        for (std::size_t j = 0; j < KW; ++j) {
-            const std::ptrdiff_t iw = std::ptrdiff_t(ox * sw + j) - std::ptrdiff_t(pl);
-            if (iw < 0 || iw >= std::ptrdiff_t(g.w)) continue;
-            for (std::size_t i = 0; i < KH; ++i)
+        for (std::size_t i = 0; i < KH; ++i)
+            for (std::size_t j = 0; j < KW; ++j) {
+                const std::ptrdiff_t iw = std::ptrdiff_t(ox * sw + j) - std::ptrdiff_t(pl);
+                if (iw < 0 || iw >= std::ptrdiff_t(g.w)) continue;
                 for (int b = 0; b < RB; ++b)
                     a[b] = xsimd::fma(ldv<Full>(xr[b * KH + i] + std::size_t(iw) * C + c0, n), wtap(i, j), a[b]);
-        }
+            }
         store(a, ox);
     };
-    for (std::size_t ox = 0; ox < in.lo; ++ox) border(ox);
-    for (std::size_t ox = in.hi; ox < g.ow; ++ox) border(ox);
+    for (std::size_t ox = 0; ox < (some ? std::min(in.lo, done.lo) : in.lo); ++ox) border(ox);
+    for (std::size_t ox = some ? std::max(in.hi, done.hi) : in.hi; ox < g.ow; ++ox) border(ox);
 }
 
 /// Depthwise forward of `RB` output rows given their input row pointers
@@ -343,15 +388,15 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
                                         Interior in, RowPrefetch pf = {}) noexcept {
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c;
-    std::size_t done = 0;  // interior columns [in.lo, done) computed for every channel
+    ColumnRange done;  // columns computed for every full channel vector
     // The column-blocked interiors take epilogues of at most a bias and a clamp.
     bool plain = !e.accumulate && !e.stream;
     for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
     if constexpr (K == 3) {
         if (plain && g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p)
-            done = dw_interior_channels<2, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left);
+            done = dw_interior_channels<2, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left, g.w, g.ow);
         if (simd_registers < 32 && plain && g.sw == 1 && in.hi - in.lo >= dw_cols)
-            done = dw_interior_channels<1, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left, pf);
+            done = dw_interior_channels<1, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left, g.w, g.ow, pf);
     }
     std::size_t c0 = 0;
     for (; c0 + W <= C; c0 += W) {
