@@ -145,9 +145,10 @@ inline RowPrefetch next_rows_prefetch(const ConvGeometry& g, const float* ximg, 
 /// Output columns the 3x3 depthwise interiors compute per step.
 inline constexpr std::size_t dw_cols = 4;
 
-/// Output columns [lo, hi) already computed for every full channel vector.
+/// Output columns [lo, hi) already computed for every full channel vector; nothing is
+/// `{in.lo, in.lo}`, so the columns left are [0, lo) and [hi, ow) either way.
 struct ColumnRange {
-    std::size_t lo = 0, hi = 0;
+    std::size_t lo, hi;
 };
 
 /// The distinct input rows of `RB` consecutive output rows of a 3x3 stride-`S` kernel
@@ -295,7 +296,7 @@ __attribute__((noinline)) ColumnRange dw_interior_channels(const float* const* x
         dw_channels_step<S, RB, 1, 0>(rp, wt, bias, yr, clamps, lo, hi, C, pl, 0);
         done.lo = 0;
     }
-    if (in.hi + 1 == ow && in.hi * S >= pl && in.hi * S + 2 == w + pl) {
+    if (in.hi + 1 == ow && in.hi * S + 2 == w + pl) {
         dw_channels_step<S, RB, 1, 2>(rp, wt, bias, yr, clamps, lo, hi, C, pl, in.hi);
         done.hi = ow;
     }
@@ -305,13 +306,13 @@ __attribute__((noinline)) ColumnRange dw_interior_channels(const float* const* x
 /// Depthwise forward of one channel vector [c0, c0 + n) of `RB` consecutive output rows
 /// of one image at once (neighbouring rows share input rows, which then come from L1).
 /// `xr[b * kh + i]` is input row `oy_b * sh - pad_top + i` (or zeros) of output row b.
-/// Columns `done` are already computed (`dw_interior_channels`; none if empty); `plain`: the
+/// Columns `done` are already computed (`dw_interior_channels`); `plain`: the
 /// epilogue is at most a bias and a clamp (no residual, accumulate or streaming stores).
 template <int K, int RB, bool Full>
 TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr, const float* wt,
                                    float* const* yr, const float* const* rr, const ChannelEpilogue& e,
-                                   Interior in, std::size_t c0, std::size_t n, RowPrefetch pf = {},
-                                   ColumnRange done = {}, bool plain = false) noexcept {
+                                   Interior in, ColumnRange done, std::size_t c0, std::size_t n,
+                                   RowPrefetch pf = {}, bool plain = false) noexcept {
     const std::size_t C = g.c, KH = K ? K : g.kh, KW = K ? K : g.kw, sw = g.sw, pl = g.pad_left;
     const vfloat lo(e.lo), hi(e.hi);
     vfloat wv[K ? K * K : 1];
@@ -336,8 +337,7 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
     // time, each input vector loaded once for all the outputs it feeds (stride 2, and
     // stride 1 with 16 registers, have their own interior, run before this for all
     // channels: `done`).
-    const bool some = done.hi > done.lo;
-    std::size_t ox = some ? std::max(in.lo, done.hi) : in.lo;
+    std::size_t ox = std::max(in.lo, done.hi);
     if constexpr (K == 3 && simd_registers >= 32) {
         // Rows of fewer than 2 x dw_cols interior columns measured slower that way
         // (7x7x960); a partial channel vector and the other epilogues (residual,
@@ -375,8 +375,8 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
             }
         store(a, ox);
     };
-    for (std::size_t ox = 0; ox < (some ? std::min(in.lo, done.lo) : in.lo); ++ox) border(ox);
-    for (std::size_t ox = some ? std::max(in.hi, done.hi) : in.hi; ox < g.ow; ++ox) border(ox);
+    for (std::size_t ox = 0; ox < done.lo; ++ox) border(ox);
+    for (std::size_t ox = std::max(in.hi, done.hi); ox < g.ow; ++ox) border(ox);
 }
 
 /// Depthwise forward of `RB` output rows given their input row pointers
@@ -388,7 +388,7 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
                                         Interior in, RowPrefetch pf = {}) noexcept {
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c;
-    ColumnRange done;  // columns computed for every full channel vector
+    ColumnRange done{in.lo, in.lo};  // columns computed for every full channel vector
     // The column-blocked interiors take epilogues of at most a bias and a clamp.
     bool plain = !e.accumulate && !e.stream;
     for (int b = 0; b < RB; ++b) plain = plain && !rr[b];
@@ -400,10 +400,10 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
     }
     std::size_t c0 = 0;
     for (; c0 + W <= C; c0 += W) {
-        dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, c0, W, pf, done, plain);
+        dw_forward_vec<K, RB, true>(g, rows, wt, yr, rr, e, in, done, c0, W, pf, plain);
         pf = {};  // the first channel sweep issues every prefetch
     }
-    if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, c0, C - c0);  // all its columns
+    if (c0 < C) dw_forward_vec<K, RB, false>(g, rows, wt, yr, rr, e, in, {in.lo, in.lo}, c0, C - c0);  // all its columns
 }
 
 /// Depthwise forward of `RB` consecutive output rows starting at row `r` (same image).
