@@ -35,7 +35,7 @@ ROUNDS=${ROUNDS:-1}
 BUILD=${BUILD_DIR:-$ROOT/build/bench}
 OUT=${OUT:-$ROOT/out/bench}
 mkdir -p "$OUT"
-rm -f "$OUT/peak.json"
+rm -rf "$OUT/peak.json" "$OUT"/round[0-9]*  # no figures left over from an earlier run
 log() { echo "[compare $(date +%H:%M:%S)] $*" >&2; }
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTYPENET_BUILD_TESTS=OFF -DTYPENET_BUILD_EXAMPLES=OFF \
