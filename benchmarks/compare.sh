@@ -115,22 +115,21 @@ def ratios_of(tn, peer):
         r[name + "_speedup"] = None if not a or not b else round(a / b, 3) if higher else round(b / a, 3)
     return r
 
-rounds, all_runs = [], []
+rounds, all_runs, round_peers = [], [], []
 for i in range(1, nrounds + 1):
     d = os.path.join(out, "round%d" % i)
     runs = [t for t in (load(os.path.join(d, "typenet1.json")), load(os.path.join(d, "typenet2.json"))) if t]
     all_runs += runs
     peers = load(os.path.join(d, "peers.json"))
+    round_peers.append(peers)
     tn = typenet_runs(runs)
     rd = {"typenet": tn}
     for p in ("onnxruntime", "pytorch"):
         rd[p] = {k: (peers.get(p) or {}).get(k) for k in FIGS}
     rd["ratios"] = {p: ratios_of(tn, rd[p]) for p in ("onnxruntime", "pytorch")}
-    rd["peak_rss_mb_b64_inference"] = max([t.get("peak_rss_mb_after_b64_inference") or 0 for t in runs] or [0]) or None
     rounds.append(rd)
 
-first_peers = load(os.path.join(out, "round1", "peers.json"))
-peak = dict(first_peers.get("peak") or {})
+peak = dict(round_peers[0].get("peak") or {})
 if peak:
     peak["source"] = "peer kit"
 else:
@@ -140,7 +139,8 @@ else:
         peak["source"] = "typenet fma_peak"
 
 typenet = typenet_runs(all_runs)
-typenet["peak_rss_mb_b64_inference"] = max([r["peak_rss_mb_b64_inference"] or 0 for r in rounds] or [0]) or None
+rss = [t["peak_rss_mb_after_b64_inference"] for t in all_runs if t.get("peak_rss_mb_after_b64_inference")]
+typenet["peak_rss_mb_b64_inference"] = max(rss) if rss else None
 typenet["simd_arch"] = next((t.get("simd_arch") for t in all_runs if t.get("simd_arch")), None)
 def rounded(v):
     return None if v is None else round(v, 3)
