@@ -201,6 +201,33 @@ inline void channel_mean_var(const float* x, std::size_t rows, std::size_t c, fl
     }
 }
 
+namespace detail {
+/// Mean and biased variance per channel from chunk sums: chunk q (`rows_of(q)` rows) has
+/// `part[q * 2 * cpad + j]` = S1 (the sum of `x - shift`) and `part[q * 2 * cpad + cpad + j]`
+/// = S2 (the sum of its square), `shifts[q * cpad + j]` its shift; the chunks are combined
+/// in order in double (Chan et al.'s pairwise update): mean m_q = s_q + S1_q / n_q and
+/// M2_q = S2_q - S1_q^2 / n_q.
+template <class RowsOf>
+void combine_chunk_statistics(std::size_t nch, std::size_t c, std::size_t cpad, const double* part,
+                              const float* shifts, RowsOf&& rows_of, float* mean, float* var) {
+    for (std::size_t j = 0; j < c; ++j) {
+        double n = 0, m = 0, m2 = 0;
+        for (std::size_t q = 0; q < nch; ++q) {
+            const double nq = double(rows_of(q));
+            const double s1 = part[q * 2 * cpad + j], s2 = part[q * 2 * cpad + cpad + j];
+            const double mq = double(shifts[q * cpad + j]) + s1 / nq;
+            const double m2q = std::max(0.0, s2 - s1 * s1 / nq);
+            const double delta = mq - m, tot = n + nq;
+            m += delta * nq / tot;
+            m2 += m2q + delta * delta * n * nq / tot;
+            n = tot;
+        }
+        mean[j] = float(m);
+        var[j] = float(m2 / n);
+    }
+}
+}  // namespace detail
+
 /// `channel_mean_var` of a `rows x c` matrix `x` that is being produced: `produce(u0, u1,
 /// out)` writes units [u0, u1) of it to `out`, row after row (a unit is `unit` consecutive
 /// rows: an output row of an image for a convolution, one row for a matrix product;
@@ -263,23 +290,12 @@ void produce_channel_mean_var(std::size_t rows, std::size_t c, std::size_t unit,
         }
         if (stage) detail::stream_fence();
     });
-    // Combine: chunk q has n_q rows, mean m_q = s_q + S1_q / n_q and M2_q = S2_q - S1_q^2 / n_q.
-    for (std::size_t j = 0; j < c; ++j) {
-        double n = 0, m = 0, m2 = 0;
-        for (std::size_t q = 0; q < nch; ++q) {
-            const Range ur = split_range(units, nch, q);
-            const double nq = double((ur.end - ur.begin) * unit);
-            const double s1 = part[q * 2 * cpad + j], s2 = part[q * 2 * cpad + cpad + j];
-            const double mq = double(shifts[q * cpad + j]) + s1 / nq;
-            const double m2q = std::max(0.0, s2 - s1 * s1 / nq);
-            const double delta = mq - m, tot = n + nq;
-            m += delta * nq / tot;
-            m2 += m2q + delta * delta * n * nq / tot;
-            n = tot;
-        }
-        mean[j] = float(m);
-        var[j] = float(m2 / n);
-    }
+    detail::combine_chunk_statistics(nch, c, cpad, part, shifts,
+                                     [&](std::size_t q) {
+                                         const Range ur = split_range(units, nch, q);
+                                         return (ur.end - ur.begin) * unit;
+                                     },
+                                     mean, var);
 }
 
 /// Per-channel affine transform with a clamp: `y = min(max(x * scale[ch] + shift[ch], lo), hi)`

@@ -27,6 +27,7 @@
 
 #include "typenet/core/error.hpp"
 #include "typenet/kernels/channel_map.hpp"
+#include "typenet/kernels/covariance.hpp"
 #include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/parallel.hpp"
@@ -256,6 +257,9 @@ public:
     struct Problem {
         std::size_t rows = 0, cin = 0, cout = 0;
         const float* x = nullptr;        ///< rows x cin, the convolution's input
+        /// x's statistics if already taken (`CentredGram::compute(x, rows, cin)`, e.g. by the
+        /// forward pass), or null: `begin` takes them.
+        const CentredGram* x_stats = nullptr;
         const float* w = nullptr;        ///< cin x cout, the weights
         const PackedMatrix* wt = nullptr;///< W^T packed (`pack(Trans::Yes, cout, cin, w, cout)`), with dx
         const float* z = nullptr;        ///< rows x cout, batch norm's input
@@ -355,13 +359,13 @@ public:
             // plus S b^T.
             std::vector<float>& gf = f1_;
             std::vector<float>& gw = f2_;
-            gf.assign(gram_.begin(), gram_.end());
+            gf.assign(stats_->gram().begin(), stats_->gram().end());
             gw.resize(cin * cout);
             gemm(Trans::No, Trans::No, cin, cout, cin, gf.data(), cin, p_.w, cout, gw.data(), cout);
             for (std::size_t i = 0; i < cin; ++i)
                 for (std::size_t j = 0; j < cout; ++j) {
                     const std::size_t at = trans_ ? j * ldp_ + i : i * ldp_ + j;
-                    p_.dw[i * cout + j] = float(double(acc[at]) + double(gw[i * cout + j]) * m[j] + centred_sum_[i] * b[j]);
+                    p_.dw[i * cout + j] = float(double(acc[at]) + double(gw[i * cout + j]) * m[j] + stats_->centred_sum()[i] * b[j]);
                 }
         }
         if (p_.dx) {
@@ -391,89 +395,30 @@ public:
     }
 
 private:
-    /// Column sums and `X~^T X` of x in double (fixed chunks, added in order), the mean
-    /// X is centred by (`center_`) and `S = sum X~`.
+    /// `X~^T X` and `S = sum X~` of x (`CentredGram`: given, or taken here), and the map
+    /// that centres X.
     void input_statistics() {
-        using namespace detail;
-        constexpr std::size_t W = simd_width, B = 64;
-        const std::size_t cin = p_.cin, N = p_.rows;
-        const std::size_t nst = std::max<std::size_t>(1, std::min<std::size_t>(64, N / 1024));
-        const std::size_t per = cin * cin + cin;
-        std::vector<double>& part = stats_;
-        part.assign(nst * per, 0.0);
-        const int T = std::min<int>(threads_for(double(N) * double(cin) * double(cin), 1.0e6), int(nst));
-        run_parallel(T, [&](int t, int nt) {
-            const Range qr = split_range(nst, std::size_t(nt), std::size_t(t));
-            for (std::size_t q = qr.begin; q < qr.end; ++q) {
-                const Range rr = split_range(N, nst, q);
-                double* pd = part.data() + q * per;
-                for (std::size_t b0 = rr.begin; b0 < rr.end; b0 += B) {
-                    const std::size_t b1 = std::min(rr.end, b0 + B);
-                    // Float sums over B rows in registers (a tile of 8 rows of X^T X by one
-                    // vector of columns), then added to the chunk's double sums.
-                    for (std::size_t j = 0; j < cin; j += W) {
-                        const std::size_t m = std::min(W, cin - j);
-                        alignas(64) float tile[W] = {};
-                        vfloat sv(0.0f);
-                        for (std::size_t r = b0; r < b1; ++r) sv += lanes(p_.x + r * cin + j, m);
-                        sv.store_aligned(tile);
-                        for (std::size_t l = 0; l < m; ++l) pd[cin * cin + j + l] += tile[l];
-                        for (std::size_t a0 = 0; a0 < cin; a0 += 8) {
-                            const std::size_t na = std::min<std::size_t>(8, cin - a0);
-                            vfloat acc[8];
-                            for (auto& v : acc) v = vfloat(0.0f);
-                            if (na == 8) {
-                                for (std::size_t r = b0; r < b1; ++r) {
-                                    const float* xr = p_.x + r * cin;
-                                    const vfloat xv = lanes(xr + j, m);
-#pragma GCC unroll 8
-                                    for (std::size_t a = 0; a < 8; ++a) acc[a] = xsimd::fma(vfloat(xr[a0 + a]), xv, acc[a]);
-                                }
-                            } else {
-                                for (std::size_t r = b0; r < b1; ++r) {
-                                    const float* xr = p_.x + r * cin;
-                                    const vfloat xv = lanes(xr + j, m);
-                                    for (std::size_t a = 0; a < na; ++a) acc[a] = xsimd::fma(vfloat(xr[a0 + a]), xv, acc[a]);
-                                }
-                            }
-                            for (std::size_t a = 0; a < na; ++a) {
-                                acc[a].store_aligned(tile);
-                                for (std::size_t l = 0; l < m; ++l) pd[(a0 + a) * cin + j + l] += tile[l];
-                            }
-                        }
-                    }
-                }
-            }
-        });
-        std::vector<double>& tot = fm_;
-        tot.assign(per, 0.0);
-        for (std::size_t q = 0; q < nst; ++q)
-            for (std::size_t k = 0; k < per; ++k) tot[k] += part[q * per + k];
-        const double* sx = tot.data() + cin * cin;
-        mean_.assign(cin, 0.0f);
+        const std::size_t cin = p_.cin;
+        if (p_.x_stats && (p_.x_stats->rows() != p_.rows || p_.x_stats->cols() != cin))
+            throw shape_error("BatchNormPointwiseBackward: the given input statistics are of " +
+                              std::to_string(p_.x_stats->rows()) + " x " + std::to_string(p_.x_stats->cols()) +
+                              ", the input is " + std::to_string(p_.rows) + " x " + std::to_string(cin));
+        if (!p_.x_stats) gram_.compute(p_.x, p_.rows, cin);
+        stats_ = p_.x_stats ? p_.x_stats : &gram_;
         ones_.assign(cin, 1.0f);
         shift_.resize(cin);
-        for (std::size_t j = 0; j < cin; ++j) {
-            mean_[j] = float(sx[j] / double(N));
-            shift_[j] = -mean_[j];
-        }
+        for (std::size_t j = 0; j < cin; ++j) shift_[j] = -stats_->mean()[j];
         center_ = ChannelMap{ones_.data(), shift_.data(), -INFINITY, INFINITY};
-        // X~^T X = X^T X - mean sum X^T; S = sum X - N mean (the float mean X is centred by).
-        gram_.resize(cin * cin);
-        centred_sum_.resize(cin);
-        for (std::size_t i = 0; i < cin; ++i) {
-            centred_sum_[i] = sx[i] - double(N) * double(mean_[i]);
-            for (std::size_t a = 0; a < cin; ++a) gram_[i * cin + a] = tot[i * cin + a] - double(mean_[i]) * sx[a];
-        }
     }
 
     Problem p_;
     std::size_t chunks_ = 1, max_rows_ = 1, ldp_ = 0, part_size_ = 0, xt_size_ = 0, edge_size_ = 0;
     bool trans_ = false;
-    std::vector<float> k_, mean_, ones_, shift_;
-    std::vector<double> gram_, centred_sum_;
-    // Reused between calls (sized once per shape): statistics partials, finish's terms.
-    std::vector<double> stats_, fm_, fb_;
+    std::vector<float> k_, ones_, shift_;
+    CentredGram gram_;
+    const CentredGram* stats_ = nullptr;  ///< x's statistics: `gram_` or the given ones
+    // Reused between calls (sized once per shape): finish's terms.
+    std::vector<double> fm_, fb_;
     std::vector<float> f1_, f2_, f3_;
     ChannelMap center_;
     AlignedBuffer part_, thread_;  ///< the chunks' dW copies; per thread: mapped X rows, an edge panel

@@ -144,6 +144,23 @@ public:
         normalize(z, rows, y, residual, lo, hi);
     }
 
+    /// `forward_batch_produced` with a deferred activation (null y) when the producer of z
+    /// took its statistics itself (`mean`, biased `var`, over `rows` rows): the map
+    /// (`activation_map`) and the moving averages from them.
+    void forward_batch_statistics(const float* mean, const float* var, std::size_t rows) {
+        const std::size_t C = channels();
+        if (rows == 0) throw shape_error("BatchNormalization: empty batch");
+        if (batchnorm_sync())
+            throw config_error("BatchNormalization: statistics given by a producer need unsynchronised statistics");
+        mask_from_z_ = false;
+        mean_.assign(mean, mean + C);
+        batch_var_.assign(var, var + C);
+        invstd_.resize(C);
+        for (std::size_t c = 0; c < C; ++c) invstd_[c] = 1.0f / std::sqrt(batch_var_[c] + epsilon);
+        total_rows_ = static_cast<double>(rows);
+        normalize(nullptr, rows, nullptr, nullptr, 0.0f, 0.0f);
+    }
+
     /// Moving averages from the last batch statistics (variance unbiased, as TensorFlow's
     /// fused kernel).
     void update_moving_averages() {

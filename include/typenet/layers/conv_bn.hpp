@@ -32,6 +32,8 @@
 #include "typenet/kernels/depthwise.hpp"
 #include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
+#include "typenet/kernels/expand_depthwise.hpp"
+#include "typenet/kernels/covariance.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/pointwise_backward.hpp"
 #include "typenet/kernels/workspace.hpp"
@@ -99,6 +101,7 @@ public:
         geom_ = op_.geometry(in, "ConvBN");
         const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
         path_ = path_for(ctx);
+        gram_valid_ = false;
         if ((!y || xmap) && !defers_activation(ctx))
             throw config_error("ConvBN: a deferred activation needs a training pass with batch statistics");
         if (path_ == Path::folded) {
@@ -293,6 +296,56 @@ public:
     /// this layer's batch-norm backward sums (see `backward_raw`).
     kernels::DxBatchNormSums gradient_sums() { return bn_.gradient_sums(); }
 
+    /// The training forward of a 1x1 layer (deferred activation, batch statistics) whose
+    /// output the next layer makes (`forward_from_expansion`): batch norm's statistics from
+    /// the input's covariance (`kernels::CentredGram`: the output is linear in the input),
+    /// so the map (`activation_map()`) is known before the output exists; the moving
+    /// averages updated, the weights packed (`forward_weights()`), the output buffer
+    /// (`pre_activation()`) allocated. Nothing else is computed.
+    void forward_statistics_from_input(const float* x, const Shape<4>& in, const Context& ctx) {
+        geom_ = op_.geometry(in, "ConvBN");
+        path_ = path_for(ctx);
+        if (!(defers_activation(ctx) && op_.pointwise()))
+            throw config_error("ConvBN: statistics from the input need the training path of a 1x1 layer");
+        const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
+        z_.get(rows * C);
+        train_pack_.pack(kernels::Trans::No, geom_.c, C, op_.kernel.data(), C);
+        gram_.compute(x, rows, geom_.c);
+        gram_valid_ = true;  // for the backward on the same input (begin_produced_backward)
+        stat_mean_.resize(C);
+        stat_var_.resize(C);
+        gram_.product_statistics(op_.kernel.data(), C, stat_mean_.data(), stat_var_.data());
+        bn_.forward_batch_statistics(stat_mean_.data(), stat_var_.data(), rows);
+        dirty_ = true;  // the moving averages moved
+    }
+    /// After `forward_statistics_from_input`: the packed weights.
+    const kernels::PackedMatrix& forward_weights() const noexcept { return train_pack_; }
+
+    /// The training forward of a depthwise layer (deferred activation, batch statistics)
+    /// whose input is `expand`'s deferred output, after `expand.forward_statistics_from_input(x,
+    /// in, ctx)`: both outputs made in one pass (`kernels::expand_depthwise_forward`), the
+    /// expansion's written into its `pre_activation()` and never read back. `e` is the
+    /// expanded shape (this layer's input).
+    template <class Expand>
+    void forward_from_expansion(const float* x, const Shape<4>& in, const Shape<4>& e, Expand& expand,
+                                const Context& ctx) {
+        geom_ = op_.geometry(e, "ConvBN");
+        path_ = path_for(ctx);
+        if (!(defers_activation(ctx) && op_.spec.depthwise))
+            throw config_error("ConvBN: a forward from the expansion needs the training path of a depthwise layer");
+        const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
+        float* z = z_.get(rows * C);
+        stat_mean_.resize(C);
+        stat_var_.resize(C);
+        kernels::expand_depthwise_forward(geom_, in[3], x, expand.forward_weights(), expand.activation_map(),
+                                          op_.kernel.data(), expand.pre_activation_buffer(), z, stat_mean_.data(),
+                                          stat_var_.data());
+        bn_.forward_batch_statistics(stat_mean_.data(), stat_var_.data(), rows);
+        dirty_ = true;
+    }
+    /// The output buffer `forward_from_expansion` writes (see `forward_statistics_from_input`).
+    float* pre_activation_buffer() noexcept { return z_.data(); }
+
     /// A 1x1 layer whose activation was deferred, when the next layer (a depthwise one,
     /// `backward_raw(..., dx_rows)`) makes this layer's output gradient row by row and
     /// takes its batch-norm sums (`gradient_sums()`): its backward consumes those rows as
@@ -314,6 +367,7 @@ public:
         p.cin = g.c;
         p.cout = C;
         p.x = x;
+        p.x_stats = gram_valid_ && gram_.rows() == p.rows && gram_.cols() == g.c ? &gram_ : nullptr;
         p.w = op_.kernel.data();
         p.wt = dx ? &train_pack_ : nullptr;
         p.z = z_.data();
@@ -413,6 +467,9 @@ private:
     kernels::AlignedBuffer z_;
     std::vector<float> g_, dz_;  ///< masked gradient, its input gradient (when there is no scratch)
     kernels::BatchNormPointwiseBackward produced_;  ///< backward from a produced output gradient
+    kernels::CentredGram gram_;                     ///< the input's statistics (forward_statistics_from_input)
+    bool gram_valid_ = false;                       ///< gram_ is of the last forward's input
+    std::vector<float> stat_mean_, stat_var_;       ///< batch statistics made by this layer's kernels
     std::size_t produced_rows_ = 0;
     bool produced_affine_ = false;
 };
