@@ -571,6 +571,28 @@ TEST_CASE("ConvBN: batch-norm sums shared between layers are refused off the tra
                     config_error);  // nobody made its sums
 }
 
+TEST_CASE("ConvBN: a forward from the expansion needs the expansion's statistics of the same input first") {
+    Rng rng(6);
+    Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);
+    const Shape<4> e{2, 6, 6, 24};
+    ConvBN<ReLU6> expand(detail::ConvSpec{24, 1, 1, Padding::Same, false}), dw(detail::ConvSpec{0, 3, 1, Padding::Same, true});
+    expand.build(shape_of(x), rng);
+    dw.build(e, rng);
+    Context train;
+    train.training = true;
+    CHECK_THROWS_AS(dw.forward_from_expansion(x.data(), shape_of(x), e, expand, train), config_error);
+    expand.forward_statistics_from_input(x.data(), shape_of(x), train);
+    CHECK_NOTHROW(dw.forward_from_expansion(x.data(), shape_of(x), e, expand, train));
+    // An ordinary forward of the expansion in between: its statistics are no longer those.
+    Tensor<4> y(e);
+    expand.forward_raw(x.data(), shape_of(x), y.data(), nullptr, train);
+    CHECK_THROWS_AS(dw.forward_from_expansion(x.data(), shape_of(x), e, expand, train), config_error);
+    // Another input shape.
+    Tensor<4> x2 = random_tensor<4>({3, 6, 6, 4}, rng);
+    expand.forward_statistics_from_input(x2.data(), shape_of(x2), train);
+    CHECK_THROWS_AS(dw.forward_from_expansion(x.data(), shape_of(x), e, expand, train), config_error);
+}
+
 namespace {
 // Batch-norm parameters that keep every ReLU6 input inside (0, 6), far from its kinks:
 // finite differences through a chain of kinks are meaningless, and the masks themselves

@@ -29,11 +29,11 @@
 #include <vector>
 
 #include "typenet/core/layer.hpp"
+#include "typenet/kernels/covariance.hpp"
 #include "typenet/kernels/depthwise.hpp"
 #include "typenet/kernels/elementwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/expand_depthwise.hpp"
-#include "typenet/kernels/covariance.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/pointwise_backward.hpp"
 #include "typenet/kernels/workspace.hpp"
@@ -320,6 +320,10 @@ public:
     }
     /// After `forward_statistics_from_input`: the packed weights.
     const kernels::PackedMatrix& forward_weights() const noexcept { return train_pack_; }
+    /// Was this layer's last forward `forward_statistics_from_input` on an input of shape `in`?
+    bool statistics_from_input_ready(const Shape<4>& in) const noexcept {
+        return gram_valid_ && gram_.rows() == in[0] * in[1] * in[2] && gram_.cols() == in[3];
+    }
 
     /// The training forward of a depthwise layer (deferred activation, batch statistics)
     /// whose input is `expand`'s deferred output, after `expand.forward_statistics_from_input(x,
@@ -333,6 +337,9 @@ public:
         path_ = path_for(ctx);
         if (!(defers_activation(ctx) && op_.spec.depthwise))
             throw config_error("ConvBN: a forward from the expansion needs the training path of a depthwise layer");
+        if (!expand.statistics_from_input_ready(in))
+            throw config_error("ConvBN: forward_from_expansion needs the expansion's forward_statistics_from_input on "
+                               "the same input first");
         const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
         float* z = z_.get(rows * C);
         stat_mean_.resize(C);
