@@ -115,9 +115,10 @@ TEST_CASE("expand_depthwise_forward refuses what it cannot compute") {
     CHECK_FALSE(expand_depthwise_fusable(ConvGeometry::valid(2, 8, 8, 16, 3, 3, 2, 2)));
     CHECK(expand_depthwise_fusable(ConvGeometry::same(2, 8, 8, 16, 3, 3, 2, 2)));
     CHECK_THROWS_AS(run_fused(ConvGeometry::valid(2, 8, 8, 16, 3, 3, 2, 2), 4, x, we, s, t, wd), typenet::shape_error);
-    // Weights packed for other channel counts.
+    // Weights packed for other channel counts (5 inputs instead of 4).
+    const std::vector<float> we5(5 * 16, 0.1f);
     PackedMatrix pw;
-    pw.pack(Trans::No, 5, 16, we.data(), 16);
+    pw.pack(Trans::No, 5, 16, we5.data(), 16);
     std::vector<float> ze(2 * 8 * 8 * 16), zd(ze.size()), mean(16), var(16);
     const ChannelMap map{s.data(), t.data(), 0.0f, 6.0f};
     CHECK_THROWS_AS(expand_depthwise_forward(ConvGeometry::same(2, 8, 8, 16, 3, 3, 1, 1), 4, x.data(), pw, map, wd.data(),
