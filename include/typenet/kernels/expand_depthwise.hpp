@@ -65,9 +65,8 @@ inline void expand_depthwise_forward(const ConvGeometry& g, std::size_t cin, con
                           std::to_string(g.c));
     const std::size_t C = g.c, H = g.h, Wd = g.w, rowlen = Wd * C, orow = g.ow * C, cpad = round_up(C, 16);
     // Bands: the ring of E rows and the band of D rows in about `band_budget_bytes`.
-    const std::size_t budget = band_budget_bytes() / sizeof(float);
-    const std::size_t band = std::clamp<std::size_t>(budget / (orow + g.sh * rowlen + 1), 2, g.oh);
-    const std::size_t R = (band - 1) * g.sh + g.kh;  // E rows a band reads
+    const std::size_t band = std::min(g.oh, std::max<std::size_t>(2, band_rows(g)));
+    const std::size_t R = ring_rows(g, band);  // E rows a band reads
     const std::size_t ringsz = round_up(R * rowlen, 16), dsz = round_up(band * orow, 16);
     const bool stream_e = use_streaming_stores(ze, C, g.n * H * Wd, C, false);
     const bool stream_d = use_streaming_stores(zd, C, g.output_pixels(), C, false);
@@ -116,27 +115,8 @@ inline void expand_depthwise_forward(const ConvGeometry& g, std::size_t cin, con
                 next = std::max(next, hi);
                 // Depthwise, two output rows at a time, into the band buffer (no epilogue).
                 const ChannelEpilogue de;
-                for (std::size_t b = 0; b < nb;) {
-                    const int rb = b + 1 < nb ? 2 : 1;
-                    const float* rows[2 * max_kernel];
-                    float* yr[2];
-                    const float* rr[2] = {nullptr, nullptr};
-                    for (int q = 0; q < rb; ++q) {
-                        const std::size_t oy = oy0 + b + std::size_t(q);
-                        for (std::size_t i = 0; i < g.kh; ++i)
-                            rows[std::size_t(q) * g.kh + i] =
-                                row_ptr(std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top));
-                        yr[q] = dbuf + (b + std::size_t(q)) * orow;
-                    }
-                    if (g.kh == 3 && g.kw == 3) {
-                        if (rb == 2) dw_forward_channels<3, 2>(g, rows, wd, yr, rr, de, in);
-                        else dw_forward_channels<3, 1>(g, rows, wd, yr, rr, de, in);
-                    } else {
-                        if (rb == 2) dw_forward_channels<0, 2>(g, rows, wd, yr, rr, de, in);
-                        else dw_forward_channels<0, 1>(g, rows, wd, yr, rr, de, in);
-                    }
-                    b += std::size_t(rb);
-                }
+                if (g.kh == 3 && g.kw == 3) ring_depthwise_rows<3>(g, row_ptr, wd, de, in, oy0, 0, nb, dbuf);
+                else ring_depthwise_rows<0>(g, row_ptr, wd, de, in, oy0, 0, nb, dbuf);
                 // D's sums while the band is in cache, then the band to zd.
                 if (oy0 == 0) std::copy(dbuf, dbuf + C, shift);
                 sum_rows<2>(0, nb * g.ow, C, cpad, pd,

@@ -86,19 +86,60 @@ inline std::size_t band_budget_bytes() noexcept {
     return std::min<std::size_t>(384u * 1024u, l2_cache_bytes() / 8 * 3);
 }
 
-/// Output rows per band and ring rows for a block (`band_budget_bytes` of buffers per thread).
-inline void plan_bands(FusedBlock& f) {
-    const ConvGeometry& g = f.g;
+/// Output rows per band for depthwise geometry `g`: the ring of input rows and the band of
+/// output rows in `band_budget_bytes`, at least ~64 rows of gemm per band where possible,
+/// never more than the image.
+inline std::size_t band_rows(const ConvGeometry& g) noexcept {
     const std::size_t orow = g.ow * g.c, irow = g.w * g.c;
     const std::size_t budget = band_budget_bytes() / sizeof(float);
     std::size_t band = budget / (orow + g.sh * irow + 1);
-    // At least ~64 rows of gemm per band where possible, never more than the image.
     band = std::max<std::size_t>(band, std::min<std::size_t>(g.oh, (64 + g.ow - 1) / g.ow));
-    band = std::clamp<std::size_t>(band, 1, g.oh);
-    f.band = band;
-    f.ring = (band - 1) * g.sh + g.kh;
+    return std::clamp<std::size_t>(band, 1, std::max<std::size_t>(g.oh, 1));
+}
+
+/// Input rows a band of `band` output rows reads: the size of the ring that feeds it.
+inline std::size_t ring_rows(const ConvGeometry& g, std::size_t band) noexcept { return (band - 1) * g.sh + g.kh; }
+
+/// Output rows per band and ring rows for a block (`band_budget_bytes` of buffers per thread).
+inline void plan_bands(FusedBlock& f) {
+    const ConvGeometry& g = f.g;
+    f.band = band_rows(g);
+    f.ring = ring_rows(g, f.band);
     f.stream = use_streaming_stores(f.y, f.cout, g.output_pixels(), f.cout, false);
     f.prefetch_x = !f.expand && g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+}
+
+/// Depthwise rows [b_a, b_b) of the band that starts at output row `oy0` of one image,
+/// two rows at a time (one at a time for a kernel other than 3x3, `K == 0`), into
+/// `dbuf` (band row b at `dbuf + b * ow * c`). `row_ptr(iy)` gives input row iy of the
+/// image (a ring slot, the input itself, or a zero row for padding); `prefetch_src`, when
+/// not null, is the image's input, whose next rows are prefetched as the band is made.
+/// Shared by the inference block (`fused_rows`) and the training forward
+/// (`expand_depthwise_forward`).
+template <int K, class RowPtr>
+TYPENET_INLINE void ring_depthwise_rows(const ConvGeometry& g, const RowPtr& row_ptr, const float* wd,
+                                        const ChannelEpilogue& de, Interior in, std::size_t oy0, std::size_t b_a,
+                                        std::size_t b_b, float* dbuf, const float* prefetch_src = nullptr) {
+    const std::size_t KH = g.kh, orow = g.ow * g.c;
+    for (std::size_t b = b_a; b < b_b;) {
+        const int rb = (K != 0 && b + 1 < b_b) ? 2 : 1;
+        const float* rows[2 * (K ? K : max_kernel)];
+        float* yr[2];
+        const float* rr[2] = {nullptr, nullptr};
+        for (int q = 0; q < rb; ++q) {
+            const std::size_t oy = oy0 + b + std::size_t(q);
+            for (std::size_t i = 0; i < KH; ++i)
+                rows[std::size_t(q) * KH + i] = row_ptr(std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top));
+            yr[q] = dbuf + (b + std::size_t(q)) * orow;
+        }
+        RowPrefetch pf;
+        if (prefetch_src) pf = next_rows_prefetch(g, prefetch_src, oy0 + b, std::size_t(rb), in);
+        if (rb == 2)
+            dw_forward_channels<K, 2>(g, rows, wd, yr, rr, de, in, pf);
+        else
+            dw_forward_channels<K, 1>(g, rows, wd, yr, rr, de, in, pf);
+        b += std::size_t(rb);
+    }
 }
 
 /// Output rows [oy_a, oy_b) of image `img`; `ring` holds `f.ring` expanded rows, `dbuf`
@@ -154,27 +195,9 @@ void fused_rows(const FusedBlock& f, std::size_t img, std::size_t oy_a, std::siz
             TYPENET_OMP(barrier)  // expanded rows ready; the previous projection is done
         }
         // Depthwise, two output rows at a time, into the band buffer.
-        const std::size_t KH = g.kh;
         const Range pairs = split_range((nb + 1) / 2, nt, t);
-        for (std::size_t b = 2 * pairs.begin; b < std::min(nb, 2 * pairs.end);) {
-            const int rb = (K != 0 && b + 1 < nb) ? 2 : 1;
-            const float* rows[2 * (K ? K : max_kernel)];
-            float* yr[2];
-            const float* rr[2] = {nullptr, nullptr};
-            for (int q = 0; q < rb; ++q) {
-                const std::size_t oy = oy0 + b + std::size_t(q);
-                for (std::size_t i = 0; i < KH; ++i)
-                    rows[std::size_t(q) * KH + i] = row_ptr(std::ptrdiff_t(oy * g.sh + i) - std::ptrdiff_t(g.pad_top));
-                yr[q] = dbuf + (b + std::size_t(q)) * g.ow * C;
-            }
-            RowPrefetch pf;
-            if (f.prefetch_x) pf = next_rows_prefetch(g, ximg, oy0 + b, std::size_t(rb), in);
-            if (rb == 2)
-                dw_forward_channels<K, 2>(g, rows, f.wd, yr, rr, de, in, pf);
-            else
-                dw_forward_channels<K, 1>(g, rows, f.wd, yr, rr, de, in, pf);
-            b += std::size_t(rb);
-        }
+        ring_depthwise_rows<K>(g, row_ptr, f.wd, de, in, oy0, 2 * pairs.begin, std::min(nb, 2 * pairs.end), dbuf,
+                               f.prefetch_x ? ximg : nullptr);
         if (nt > 1) {
             TYPENET_OMP(barrier)  // depthwise rows ready
         }
