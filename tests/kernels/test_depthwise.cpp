@@ -71,6 +71,27 @@ TEST_CASE("depthwise_forward matches the naive loop, with every epilogue part") 
     CHECK(worst < 1e-5);
 }
 
+namespace {
+
+/// depthwise_forward with `ep` equals, bit for bit, the same call accumulating onto zeros
+/// (which keeps the one-column loop), and the naive loop within 1e-5.
+void check_same_as_one_column_loop(const ConvGeometry& g, const std::vector<float>& x, const std::vector<float>& wt,
+                                   const Epilogue& ep) {
+    const std::size_t out = g.output_pixels() * g.c;
+    std::vector<float> y(out, 7.0f), ref(out, 0.0f), naive_y(out);
+    depthwise_forward(g, x.data(), wt.data(), y.data(), ep);
+    Epilogue acc = ep;
+    acc.accumulate = true;
+    depthwise_forward(g, x.data(), wt.data(), ref.data(), acc);
+    std::size_t diff = 0;
+    for (std::size_t i = 0; i < out; ++i) diff += !(y[i] == ref[i]);
+    CHECK(diff == 0);
+    naive::depthwise_forward(g, x.data(), wt.data(), naive_y.data(), ep);
+    CHECK(naive::max_rel_error(y.data(), naive_y.data(), out) < 1e-5);
+}
+
+}  // namespace
+
 TEST_CASE("depthwise_forward: the column-blocked 3x3 interiors equal the one-column loop bit for bit") {
     // A 3x3 row sweep with a plain epilogue (bias, clamp) takes its interior columns four
     // at a time (stride 1 per channel vector with 32 registers, otherwise across all
@@ -91,7 +112,6 @@ TEST_CASE("depthwise_forward: the column-blocked 3x3 interiors equal the one-col
                     const auto g = ConvGeometry::same(c == 20 ? 2 : 1, h, w, c, 3, 3, s, s);
                     const detail::Interior in = detail::interior(g.w, 3, s, g.pad_left, g.ow);
                     blocked_shapes[s] += in.hi - in.lo >= 8;
-                    const std::size_t out = g.output_pixels() * c;
                     auto x = naive::random(g.input_size(), seed++), wt = naive::random(9 * c, seed++);
                     auto bias = naive::random(c, seed++);
                     for (int clamp = 0; clamp < 2; ++clamp) {
@@ -101,21 +121,35 @@ TEST_CASE("depthwise_forward: the column-blocked 3x3 interiors equal the one-col
                             ep.lo = 0.0f;
                             ep.hi = 0.5f;
                         }
-                        std::vector<float> y(out, 7.0f), ref(out, 0.0f), naive_y(out);
-                        depthwise_forward(g, x.data(), wt.data(), y.data(), ep);
-                        Epilogue acc = ep;
-                        acc.accumulate = true;
-                        depthwise_forward(g, x.data(), wt.data(), ref.data(), acc);
-                        std::size_t diff = 0;
-                        for (std::size_t i = 0; i < out; ++i) diff += !(y[i] == ref[i]);
                         INFO(g.to_string() << " clamp " << clamp);
-                        CHECK(diff == 0);
-                        naive::depthwise_forward(g, x.data(), wt.data(), naive_y.data(), ep);
-                        CHECK(naive::max_rel_error(y.data(), naive_y.data(), out) < 1e-5);
+                        check_same_as_one_column_loop(g, x, wt, ep);
                     }
                 }
     CHECK(blocked_shapes[1] > 0);
     CHECK(blocked_shapes[2] > 0);
+}
+
+TEST_CASE("depthwise, stride 1, data larger than L2: the channels-inside interior equals the one-column loop") {
+    // With the input and output together larger than L2 (`dw_data_cold`), stride 1 takes
+    // the channels-inside interior on every machine (with 32 registers it otherwise sweeps
+    // one channel vector at a time). Same contract as above: the same bits as the
+    // one-column loop (accumulate onto zeros), and the naive loop's values; the input
+    // gradient of stride 1 runs through the same forward.
+    const std::size_t per_image = 2 * 40 * 41 * 48 * sizeof(float);  // input + output
+    const std::size_t n = l2_cache_bytes() / per_image + 1;
+    const auto g = ConvGeometry::same(n, 40, 41, 48, 3, 3, 1, 1);
+    REQUIRE(detail::dw_data_cold(g));
+    auto x = naive::random(g.input_size(), 950), wt = naive::random(9 * g.c, 951), bias = naive::random(g.c, 952);
+    Epilogue ep;
+    ep.bias = bias.data();
+    ep.lo = 0.0f;
+    ep.hi = 0.5f;
+    check_same_as_one_column_loop(g, x, wt, ep);
+    auto dy = naive::random(g.output_pixels() * g.c, 953);
+    std::vector<float> dx(g.input_size(), 123.0f), r(g.input_size());
+    depthwise_backward_input(g, dy.data(), wt.data(), dx.data());
+    naive::depthwise_backward_input(g, dy.data(), wt.data(), r.data());
+    CHECK(naive::max_rel_error(dx.data(), r.data(), r.size()) < 1e-5);
 }
 
 TEST_CASE("depthwise_backward_input matches the naive loop") {

@@ -28,6 +28,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/kernels/cache.hpp"
 #include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/elementwise.hpp"
@@ -74,6 +75,7 @@ struct ChannelEpilogue {
     bool clamp = false;
     bool stream = false;  ///< full vectors stored non-temporally (large, aligned output)
     bool prefetch = false;  ///< prefetch the next rows' input (input streams from memory)
+    bool cold = false;      ///< input and output do not fit in L2 together (`dw_data_cold`)
     float lo = -INFINITY, hi = INFINITY;
 
     ChannelEpilogue() = default;
@@ -81,6 +83,13 @@ struct ChannelEpilogue {
         : bias(e.bias), residual(e.residual), ldr(e.ldr ? e.ldr : c), accumulate(e.accumulate),
           clamp(e.clamps()), lo(e.lo), hi(e.hi) {}
 };
+
+/// Do a depthwise layer's input and output together exceed the L2 cache? Then its data
+/// comes from L3 or memory, and stride 1 takes the channels-inside interior
+/// (`dw_interior_channels`) on every machine (see there).
+inline bool dw_data_cold(const ConvGeometry& g) noexcept {
+    return (g.input_size() + g.output_pixels() * g.c) * sizeof(float) > l2_cache_bytes();
+}
 
 /// Finish one output vector: accumulate, residual, clamp, store.
 template <bool Full>
@@ -211,7 +220,8 @@ TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const
 /// channel vector at c0 of `RB` consecutive output rows, `dw_cols` columns per step, the
 /// weights held in registers. Returns the first column left. Not inlined: inlined, it
 /// slowed the one-column loop of short rows (7x7x960). Machines with 32 vector registers
-/// only: with 16, stride 1 takes `dw_interior_channels` (see there).
+/// only, and data in L2: with 16 registers, or data beyond L2 (`ChannelEpilogue::cold`),
+/// stride 1 takes `dw_interior_channels` (see there).
 template <int RB>
 __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, const float* wt, const float* bias,
                                                      float* const* yr, bool clamps, float lo_, float hi_, Interior in,
@@ -268,7 +278,15 @@ TYPENET_INLINE void dw_channels_step(const float* const* rp, const float* wt, co
 /// of 28x28x192's time for a seventh of its columns). Same machine, batch 1, medians of
 /// in-process A/B runs: stride 1 56x56x144 32.0-33.9 -> 34.3-35.8, 28x28x192 28.0-30.6
 /// -> 30.6-34.4, 14x14x576 28.1-30.2 -> 33.4-34.5, 7x7x960 20.1-21.5 -> 27.3-28.7;
-/// stride 2 28x28x192 19.7-20.7 -> 22.1-22.7 GFLOP/s. The full channel vectors only:
+/// stride 2 28x28x192 19.7-20.7 -> 22.1-22.7 GFLOP/s.
+/// With 32 registers stride 1 takes it too when the layer's data does not fit in L2
+/// (`ChannelEpilogue::cold`): it reads the input in memory order, which the hardware
+/// prefetchers follow, where the per-vector sweep reads one vector per cache line.
+/// One core of a Xeon with AVX-512 (2 MB of L2), medians of 15 interleaved calls, per-vector
+/// sweep -> this: batch 64 112x112x32 18.7 -> 24.7, 56x56x144 13.6 -> 15.8, 28x28x192
+/// 8.8 -> 11.4, 14x14x576 9.5 -> 13.3 GFLOP/s; batch 1 112x112x32 29.8 -> 42.8,
+/// 56x56x144 19.5 -> 22.8; but batch 1 28x28x192 40.9 -> 37.8 and 14x14x576 47.6 -> 36.2
+/// with the data in L2, where the per-vector sweep stays. The full channel vectors only:
 /// [0, C / W * W). Returns the columns computed.
 template <std::size_t S, int RB>
 __attribute__((noinline)) ColumnRange dw_interior_channels(const float* const* xr, const float* wt, const float* bias,
@@ -335,8 +353,8 @@ TYPENET_INLINE void dw_forward_vec(const ConvGeometry& g, const float* const* xr
     };
     // Interior: no tests. A 3x3 kernel with stride 1 takes `dw_cols` output columns at a
     // time, each input vector loaded once for all the outputs it feeds (stride 2, and
-    // stride 1 with 16 registers, have their own interior, run before this for all
-    // channels: `done`).
+    // stride 1 with 16 registers or cold data, have their own interior, run before this
+    // for all channels: `done`).
     std::size_t ox = std::max(in.lo, done.hi);
     if constexpr (K == 3 && simd_registers >= 32) {
         // Rows of fewer than 2 x dw_cols interior columns measured slower that way
@@ -395,7 +413,10 @@ TYPENET_INLINE void dw_forward_channels(const ConvGeometry& g, const float* cons
     if constexpr (K == 3) {
         if (plain && g.sw == 2 && in.hi - in.lo >= 2 * dw_cols && !pf.p)
             done = dw_interior_channels<2, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left, g.w, g.ow);
-        if (simd_registers < 32 && plain && g.sw == 1 && in.hi - in.lo >= dw_cols)
+        // (With 32 registers, rows of fewer than 2 x dw_cols interior columns keep the
+        // one-column loop: 7x7x960 at batch 32 measured 0.43 -> 0.58 ms taking it.)
+        if ((simd_registers < 32 || (e.cold && in.hi - in.lo >= 2 * dw_cols)) && plain && g.sw == 1 &&
+            in.hi - in.lo >= dw_cols)
             done = dw_interior_channels<1, RB>(rows, wt, e.bias, yr, e.clamp, e.lo, e.hi, in, C, g.pad_left, g.w, g.ow, pf);
     }
     std::size_t c0 = 0;
@@ -607,6 +628,7 @@ inline void depthwise_forward(const ConvGeometry& g, const float* x, const float
     detail::ChannelEpilogue e(ep, g.c);
     e.stream = detail::use_streaming_stores(y, g.c, g.output_pixels(), g.c, ep.accumulate);
     e.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+    e.cold = detail::dw_data_cold(g);
     detail::dw_forward_impl(g, x, w, y, e, threads_for(flops, 1.0e5));
 }
 
@@ -634,6 +656,7 @@ public:
             stage_ = scratch(Slot::im2col, std::size_t(max_threads()) * stage_size_);
         } else {
             e_.prefetch = g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+            e_.cold = detail::dw_data_cold(g);
         }
     }
     void operator()(std::size_t r0, std::size_t r1, float* out) const noexcept {
@@ -685,7 +708,9 @@ inline void depthwise_backward_input(const ConvGeometry& g, const float* dy, con
         float* wf = scratch(Slot::dw_tmp, KH * KW * C);
         dw_flip_kernel(g, w, wf);
         ConvGeometry t{g.n, g.oh, g.ow, C, KH, KW, 1, 1, KH - 1 - g.pad_top, KW - 1 - g.pad_left, g.h, g.w};
-        dw_forward_impl(t, dy, wf, dx, ChannelEpilogue(), T);
+        ChannelEpilogue e;
+        e.cold = dw_data_cold(t);
+        dw_forward_impl(t, dy, wf, dx, e, T);
         return;
     }
     // Any stride: gather, per input column, the (kernel column, output column) pairs.
