@@ -136,6 +136,22 @@ TYPENET_INLINE void prefetch_l1(const void* p) noexcept {
 #endif
 }
 
+/// Hide the pointers `p[0..n)` from the optimiser for one loop iteration (no code). For a
+/// kernel that walks a few row pointers and reads a fixed pattern of run-time strided
+/// columns from each: g++ 12 otherwise turns every (row, column) address into an induction
+/// variable of its own, more than there are registers, and reloads them from the stack
+/// for each vector load; opaque, each address is its row pointer plus an offset hoisted out
+/// of the loop.
+template <class T, std::size_t N>
+TYPENET_INLINE void opaque_pointers(T* (&p)[N]) noexcept {
+#if defined(__GNUC__)
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < N; ++i) asm("" : "+r"(p[i]));
+#else
+    (void)p;
+#endif
+}
+
 /// Order earlier non-temporal stores before later stores.
 TYPENET_INLINE void stream_fence() noexcept {
 #if TYPENET_X86
