@@ -280,18 +280,16 @@ TYPENET_INLINE void dw_channels_step(const float* const* rp, const float* wt, co
     float* yp[RB];
     for (std::size_t q = 0; q < NR; ++q) p[q] = rp[q] + col;
     for (int b = 0; b < RB; ++b) yp[b] = yr[b] + ox * C;
-    const float* wp = wt;
     for (std::size_t c0 = 0; c0 + W <= C; c0 += W) {
         opaque_pointers(p);
         opaque_pointers(yp);
         vfloat wv[9];
 #pragma GCC unroll 9
-        for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wp + t * C);
+        for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
         const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f);
         dw_cols_step<S, RB, OX, Pad>(p, wv, b0, yp, clamps, lo, hi, C, -skip, 0);
         for (std::size_t q = 0; q < NR; ++q) p[q] += W;
         for (int b = 0; b < RB; ++b) yp[b] += W;
-        wp += W;
     }
 }
 

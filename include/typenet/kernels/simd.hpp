@@ -136,7 +136,7 @@ TYPENET_INLINE void prefetch_l1(const void* p) noexcept {
 #endif
 }
 
-/// Hide the pointers `p[0..n)` from the optimiser for one loop iteration (no code). For a
+/// Hide the pointers `p[0..N)` from the optimiser for one loop iteration (no code). For a
 /// kernel that walks a few row pointers and reads a fixed pattern of run-time strided
 /// columns from each: g++ 12 otherwise turns every (row, column) address into an induction
 /// variable of its own, more than there are registers, and reloads them from the stack
