@@ -180,8 +180,8 @@ TYPENET_INLINE void dw_distinct_rows(const float* const* xr, const float** rp) n
 /// One step of a 3x3 stride-`S` depthwise interior: `OX` output columns of `RB`
 /// rows over one full channel vector (input column `Pad` of the step, if any, lies in
 /// the padding and is skipped), the first column at input offset `base` (floats,
-/// the vector's first channel included) of every row in `rp` and at output offset `yoff`
-/// of every row in `yr`; `wv` the vector's nine taps, `b0` its bias. Every input
+/// the vector's first channel included) of every row in `rp` and at the pointers `yr`
+/// (one per output row); `wv` the vector's nine taps, `b0` its bias. Every input
 /// vector is loaded once and multiplied into each output it feeds; each output still
 /// adds its taps to the bias in row-major (i, j) order, so its value is bit for bit the
 /// one-column loop's. The epilogue is at most a clamp to [lo, hi] (`clamps`). Full
@@ -189,8 +189,8 @@ TYPENET_INLINE void dw_distinct_rows(const float* const* xr, const float** rp) n
 /// instantiation is large, and compile time counts (the sanitizer build especially).
 template <std::size_t S, int RB, std::size_t OX = dw_cols, int Pad = -1>
 TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const vfloat& b0, float* const* yr,
-                                 bool clamps, const vfloat& lo, const vfloat& hi, std::size_t C, std::ptrdiff_t base,
-                                 std::size_t yoff) noexcept {
+                                 bool clamps, const vfloat& lo, const vfloat& hi, std::size_t C,
+                                 std::ptrdiff_t base) noexcept {
     constexpr std::size_t NR = std::size_t(RB - 1) * S + 3, NC = (OX - 1) * S + 3;
     vfloat a[RB][OX];
 #pragma GCC unroll 4
@@ -220,7 +220,7 @@ TYPENET_INLINE void dw_cols_step(const float* const* rp, const vfloat* wv, const
     for (int b = 0; b < RB; ++b)
 #pragma GCC unroll 4
         for (std::size_t o = 0; o < OX; ++o)
-            (clamps ? clamp(a[b][o], lo, hi) : a[b][o]).store_unaligned(yr[b] + yoff + o * C);
+            (clamps ? clamp(a[b][o], lo, hi) : a[b][o]).store_unaligned(yr[b] + o * C);
 }
 
 /// The interior columns [in.lo, in.hi) of a stride-1 3x3 depthwise sweep over the full
@@ -255,7 +255,7 @@ __attribute__((noinline)) std::size_t dw_interior_s1(const float* const* xr, con
         pf.issue(ox - in.lo, dw_cols);
         opaque_pointers(rp);
         opaque_pointers(yp);
-        dw_cols_step<1, RB>(rp, wv, b0, yp, clamps, lo, hi, C, 0, 0);
+        dw_cols_step<1, RB>(rp, wv, b0, yp, clamps, lo, hi, C, 0);
         for (int q = 0; q < RB + 2; ++q) rp[q] += dw_cols * C;
         for (int b = 0; b < RB; ++b) yp[b] += dw_cols * C;
     }
@@ -287,7 +287,7 @@ TYPENET_INLINE void dw_channels_step(const float* const* rp, const float* wt, co
 #pragma GCC unroll 9
         for (std::size_t t = 0; t < 9; ++t) wv[t] = vfloat::load_unaligned(wt + t * C + c0);
         const vfloat b0 = bias ? vfloat::load_unaligned(bias + c0) : vfloat(0.0f);
-        dw_cols_step<S, RB, OX, Pad>(p, wv, b0, yp, clamps, lo, hi, C, -skip, 0);
+        dw_cols_step<S, RB, OX, Pad>(p, wv, b0, yp, clamps, lo, hi, C, -skip);
         for (std::size_t q = 0; q < NR; ++q) p[q] += W;
         for (int b = 0; b < RB; ++b) yp[b] += W;
     }
