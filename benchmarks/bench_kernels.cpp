@@ -3,7 +3,7 @@
 // kernels at batch 32 (2 threads), and the fused inverted-residual blocks against
 // the unfused sequence. Prints one JSON object.
 //
-// Usage: bench_kernels [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|fused]
+// Usage: bench_kernels [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|fused]
 //   --peak   per-core fp32 FMA peak used for "share" (default: measured here with an
 //            xsimd FMA loop; /work/shared/peers/cpp/fma_peak.cpp gives ~172 GFLOP/s)
 //   --quick  batch 64 replaced by batch 8 and fewer repetitions (a smoke run)
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
         else if (a == "--only" && i + 1 < argc)
             only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: %s [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|fused]\n",
+            std::fprintf(stderr, "usage: %s [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|fused]\n",
                          argv[0]);
             return 2;
         }
@@ -346,6 +346,52 @@ int main(int argc, char** argv) {
         }
     }
 
+    // ------------------------------------------------------- depthwise interior sweep
+    // The 3x3 stride-1 interior (`dw_interior_s1`, two output rows, bias + ReLU6), the
+    // whole of a depthwise layer's work but its borders, on two output rows of width `w`
+    // (four input rows) swept channel vector by channel vector and repeated: with channels
+    // few enough for the rows to stay in L1, and with the network's channel counts, where
+    // they come from L2. The gap between the two is what the memory hierarchy costs the depthwise layers
+    // (one thread; not counted in the summary).
+    std::vector<std::string> interior_rows;
+    if (only.empty() || only == "interior") {
+        typenet::set_num_threads(1);
+        g_threads = 1;
+        struct Sweep {
+            std::size_t w, c;
+        };
+        const Sweep sweeps[] = {{66, 16}, {34, 32}, {66, 32}, {66, 64}, {14, 576}, {28, 192}, {14, 384}, {56, 144}};
+        constexpr std::size_t pairs = 1, W = simd_width;
+        for (const auto& sw : sweeps) {
+            const std::size_t rowlen = sw.w * sw.c, in_rows = 2 * pairs + 2;
+            float* x = bx.get(in_rows * rowlen, 1);
+            float* w = bw.get(9 * sw.c, 2);
+            float* b = bb.get(sw.c, 3);
+            float* y = by.get(2 * pairs * rowlen, 4);
+            const typenet::kernels::detail::Interior in{1, sw.w - 1};
+            const std::size_t cols = (sw.w - 2) / typenet::kernels::detail::dw_cols * typenet::kernels::detail::dw_cols;
+            const double flops = 18.0 * 2 * pairs * cols * (sw.c / W * W);
+            const int reps = std::max(1, int(4e6 / flops));  // a sweep alone is too short to time
+            const double t = time_median(
+                [&] {
+                    for (int rep = 0; rep < reps; ++rep)
+                    for (std::size_t p = 0; p < pairs; ++p) {
+                        const float* r = x + 2 * p * rowlen;
+                        const float* xr[6] = {r, r + rowlen, r + 2 * rowlen, r + rowlen, r + 2 * rowlen, r + 3 * rowlen};
+                        float* yr[2] = {y + 2 * p * rowlen, y + (2 * p + 1) * rowlen};
+                        for (std::size_t c0 = 0; c0 + W <= sw.c; c0 += W)
+                            typenet::kernels::detail::dw_interior_s1<2>(xr, w, b, yr, true, 0.0f, 6.0f, in, sw.c, 1, c0,
+                                                                        {});
+                    }
+                },
+                budget) / reps;
+            const double kb = (in_rows + 2 * pairs) * rowlen * 4.0 / 1024;
+            interior_rows.push_back("    {\"shape\": " + json_str(std::to_string(sw.w) + "x" + std::to_string(sw.c)) +
+                                    ", \"data_kb\": " + fmt(kb) + ", \"gflops\": " + fmt(flops / t / 1e9) +
+                                    ", \"share_of_peak\": " + fmt(flops / t / 1e9 / peak1, 3) + "}");
+        }
+    }
+
     // ------------------------------------------------------------------ fused blocks
     std::vector<std::string> fused_rows;
     if (only.empty() || only == "fused") {
@@ -431,7 +477,10 @@ int main(int argc, char** argv) {
         out += "    " + json_str(key) + ": {\"network_ms\": " + fmt(t.seconds * 1e3) + ", \"gflops\": " + fmt(gf) +
                ", \"share_of_peak\": " + fmt(gf / (peak1 * threads), 3) + "}" + (++k < totals.size() ? ",\n" : "\n");
     }
-    out += "  },\n  \"fused_inverted_residual\": [\n";
+    out += "  },\n  \"depthwise_interior\": [\n";
+    for (std::size_t i = 0; i < interior_rows.size(); ++i)
+        out += interior_rows[i] + (i + 1 < interior_rows.size() ? ",\n" : "\n");
+    out += "  ],\n  \"fused_inverted_residual\": [\n";
     for (std::size_t i = 0; i < fused_rows.size(); ++i)
         out += fused_rows[i] + (i + 1 < fused_rows.size() ? ",\n" : "\n");
     out += "  ],\n  \"seconds_waited_for_quiet\": " + fmt(g_waited, 3) + "\n}\n";
