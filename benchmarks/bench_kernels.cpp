@@ -351,8 +351,8 @@ int main(int argc, char** argv) {
     // whole of a depthwise layer's work but its borders, on two output rows of width `w`
     // (four input rows) swept channel vector by channel vector and repeated: with channels
     // few enough for the rows to stay in L1, and with the network's channel counts, where
-    // they come from L2. The gap between the two is what the memory hierarchy costs the depthwise layers
-    // (one thread; not counted in the summary).
+    // they come from L2. The gap between the two is what the memory hierarchy costs the
+    // depthwise layers (one thread; not counted in the summary).
     std::vector<std::string> interior_rows;
     if (only.empty() || only == "interior") {
         typenet::set_num_threads(1);
@@ -374,14 +374,16 @@ int main(int argc, char** argv) {
             const int reps = std::max(1, int(4e6 / flops));  // a sweep alone is too short to time
             const double t = time_median(
                 [&] {
-                    for (int rep = 0; rep < reps; ++rep)
-                    for (std::size_t p = 0; p < pairs; ++p) {
-                        const float* r = x + 2 * p * rowlen;
-                        const float* xr[6] = {r, r + rowlen, r + 2 * rowlen, r + rowlen, r + 2 * rowlen, r + 3 * rowlen};
-                        float* yr[2] = {y + 2 * p * rowlen, y + (2 * p + 1) * rowlen};
-                        for (std::size_t c0 = 0; c0 + W <= sw.c; c0 += W)
-                            typenet::kernels::detail::dw_interior_s1<2>(xr, w, b, yr, true, 0.0f, 6.0f, in, sw.c, 1, c0,
-                                                                        {});
+                    for (int rep = 0; rep < reps; ++rep) {
+                        for (std::size_t p = 0; p < pairs; ++p) {
+                            const float* r = x + 2 * p * rowlen;
+                            const float* xr[6] = {r,          r + rowlen,     r + 2 * rowlen,
+                                                  r + rowlen, r + 2 * rowlen, r + 3 * rowlen};
+                            float* yr[2] = {y + 2 * p * rowlen, y + (2 * p + 1) * rowlen};
+                            for (std::size_t c0 = 0; c0 + W <= sw.c; c0 += W)
+                                typenet::kernels::detail::dw_interior_s1<2>(xr, w, b, yr, true, 0.0f, 6.0f, in, sw.c,
+                                                                            1, c0, {});
+                        }
                     }
                 },
                 budget) / reps;
