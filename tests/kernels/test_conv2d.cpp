@@ -213,4 +213,15 @@ TEST_CASE("conv2d rejects bad arguments") {
     CHECK_THROWS_AS(conv2d_forward(g, 4, buf.data(), nullptr, buf.data()), typenet::shape_error);
     CHECK_THROWS_AS(conv2d_backward_input(g, 4, nullptr, buf.data(), buf.data()), typenet::shape_error);
     CHECK_THROWS_AS(conv2d_backward_weight(g, 4, buf.data(), buf.data(), nullptr), typenet::shape_error);
+    // The direct kernel's own entry points refuse what it cannot run (conv2d_* pick
+    // another kernel for these) instead of writing past its buffers.
+    const auto wide = ConvGeometry::same(1, 4, 4, 8, 3, 3, 1, 1);  // 8 input channels
+    REQUIRE_FALSE(conv_direct_eligible(wide, 4));
+    CHECK_THROWS_AS(conv_direct_forward(wide, 4, buf.data(), buf.data(), buf.data()), typenet::shape_error);
+    CHECK_THROWS_AS(conv_direct_backward_weight(wide, 4, buf.data(), buf.data(), buf.data()), typenet::shape_error);
+    const std::size_t too_many = detail::direct_max_nv * simd_width + 1;  // output channels past 4 vectors
+    REQUIRE_FALSE(conv_direct_eligible(g, too_many));
+    std::vector<float> big(too_many * 27 + 16 * too_many);
+    CHECK_THROWS_AS(conv_direct_forward(g, too_many, buf.data(), big.data(), big.data()), typenet::shape_error);
+    CHECK(conv_direct_eligible(g, 4));
 }
