@@ -1,9 +1,10 @@
 // Kernel benchmark: every distinct 1x1 / depthwise / stem layer shape of MobileNetV2
 // (224x224, width 1.0) at batch 1 and 64 with 1 and 2 threads (forward), the backward
 // kernels at batch 32 (2 threads), and the fused inverted-residual blocks against
-// the unfused sequence. Prints one JSON object.
+// the unfused sequence, and the gemm micro-kernel on one band of the 1x1 shapes with its
+// data in cache. Prints one JSON object.
 //
-// Usage: bench_kernels [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|fused]
+// Usage: bench_kernels [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|tiles|fused]
 //   --peak   per-core fp32 FMA peak used for "share" (default: measured here with an
 //            xsimd FMA loop; /work/shared/peers/cpp/fma_peak.cpp gives ~172 GFLOP/s)
 //   --quick  batch 64 replaced by batch 8 and fewer repetitions (a smoke run)
@@ -209,7 +210,7 @@ int main(int argc, char** argv) {
         else if (a == "--only" && i + 1 < argc)
             only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: %s [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|fused]\n",
+            std::fprintf(stderr, "usage: %s [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|tiles|fused]\n",
                          argv[0]);
             return 2;
         }
@@ -394,6 +395,52 @@ int main(int argc, char** argv) {
         }
     }
 
+    // ------------------------------------------------------------------ gemm tiles
+    // The 1x1 products of MobileNetV2's first blocks (and two wide references) on one band
+    // of 896 rows (8 image rows of 112 pixels, about what a band of the fused inference
+    // block holds), prepacked weights, the block's epilogue (bias, + ReLU6 after an
+    // expansion, + the residual where the block has one), repeated on the same data: what
+    // the micro-kernel and its epilogue do with the operands in L1/L2 and no memory
+    // traffic. Narrow N (16, 24) and shallow K (16, 24) are where the tiles are least full.
+    // One thread; not counted in the summary.
+    std::vector<std::string> tile_rows;
+    if (only.empty() || only == "tiles") {
+        typenet::set_num_threads(1);
+        g_threads = 1;
+        struct TileShape {
+            std::size_t k, n;
+            bool relu6, residual;
+        };
+        const TileShape shapes[] = {{32, 16, false, false},  {16, 96, true, false},  {96, 24, false, false},
+                                    {24, 144, true, false},  {144, 24, false, true}, {144, 32, false, false},
+                                    {32, 192, true, false},  {192, 64, false, false}, {576, 160, false, false}};
+        constexpr std::size_t M = 896;
+        for (const auto& ts : shapes) {
+            const float* x = bx.get(M * ts.k, 1);
+            float* y = by.get(M * ts.n, 4);
+            const float* r = bz.get(M * ts.n, 5);
+            PackedMatrix pw;
+            pw.pack(Trans::No, ts.k, ts.n, bw.get(ts.k * ts.n, 2), ts.n);
+            Epilogue ep;
+            ep.bias = bb.get(ts.n, 3);
+            if (ts.relu6) {
+                ep.lo = 0.0f;
+                ep.hi = 6.0f;
+            }
+            if (ts.residual) ep.residual = r;
+            const double flops = 2.0 * double(M) * double(ts.k) * double(ts.n);
+            const int reps = std::max(1, int(2e7 / flops));
+            const double t =
+                time_median([&] { for (int rep = 0; rep < reps; ++rep) gemm(Trans::No, M, x, ts.k, pw, y, ts.n, ep); },
+                            budget) / reps;
+            const std::string shape = std::to_string(M) + "x" + std::to_string(ts.k) + "->" + std::to_string(ts.n) +
+                                      (ts.relu6 ? " relu6" : "") + (ts.residual ? " +res" : "");
+            tile_rows.push_back("    {\"shape\": " + json_str(shape) + ", \"us\": " + fmt(t * 1e6) +
+                                ", \"gflops\": " + fmt(flops / t / 1e9) + ", \"share_of_peak\": " +
+                                fmt(flops / t / 1e9 / peak1, 3) + "}");
+        }
+    }
+
     // ------------------------------------------------------------------ fused blocks
     std::vector<std::string> fused_rows;
     if (only.empty() || only == "fused") {
@@ -482,6 +529,9 @@ int main(int argc, char** argv) {
     out += "  },\n  \"depthwise_interior\": [\n";
     for (std::size_t i = 0; i < interior_rows.size(); ++i)
         out += interior_rows[i] + (i + 1 < interior_rows.size() ? ",\n" : "\n");
+    out += "  ],\n  \"gemm_tiles\": [\n";
+    for (std::size_t i = 0; i < tile_rows.size(); ++i)
+        out += tile_rows[i] + (i + 1 < tile_rows.size() ? ",\n" : "\n");
     out += "  ],\n  \"fused_inverted_residual\": [\n";
     for (std::size_t i = 0; i < fused_rows.size(); ++i)
         out += fused_rows[i] + (i + 1 < fused_rows.size() ? ",\n" : "\n");

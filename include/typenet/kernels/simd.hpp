@@ -42,6 +42,16 @@ inline constexpr std::size_t simd_registers =
     16;
 #endif
 
+/// True when partial vectors load and store with a lane mask in one instruction
+/// (AVX-512): `load_partial` / `store_partial` then cost about what full ones do; without
+/// it they go through a buffer, one float at a time.
+inline constexpr bool simd_has_masked_memory =
+#if defined(__AVX512F__)
+    true;
+#else
+    false;
+#endif
+
 /// True when the target has a fused multiply-add instruction (results of `fma` are
 /// then rounded once; without it, `fma(a, b, c)` is `a * b + c` rounded twice).
 inline constexpr bool simd_has_fma =
