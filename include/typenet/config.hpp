@@ -12,6 +12,7 @@
 /// | `TYPENET_DATA_ENV`         | "TYPENET_DATA" | environment variable naming the data folder        |
 /// | `TYPENET_DEFAULT_DATA_DIR` | "../shared"    | data folder when the variable is unset             |
 /// | `TYPENET_L2_CACHE_BYTES`   | 0       | per-core L2 size the kernels plan for; 0: read at run time (kernels/cache.hpp) |
+/// | `TYPENET_STREAM_PREFETCH_BYTES` | 2048 | how far ahead the training passes that stream rows from memory prefetch them; 0: not at all (kernels/simd.hpp) |
 #pragma once
 
 #include <cstddef>
@@ -46,6 +47,10 @@
 
 #ifndef TYPENET_L2_CACHE_BYTES
 #define TYPENET_L2_CACHE_BYTES 0
+#endif
+
+#ifndef TYPENET_STREAM_PREFETCH_BYTES
+#define TYPENET_STREAM_PREFETCH_BYTES 2048
 #endif
 
 /// Pragmas that only mean something with OpenMP; empty otherwise.

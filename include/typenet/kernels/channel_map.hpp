@@ -28,8 +28,11 @@ inline void map_rows(const ChannelMap& m, const float* src, std::size_t lds, std
                      float* dst) noexcept {
     constexpr std::size_t W = simd_width;
     const vfloat lo(m.lo), hi(m.hi);
+    // The rows usually stream from memory (a pre-normalisation tensor): prefetched ahead.
+    const std::size_t ahead = stream_prefetch_rows(c * sizeof(float));
     for (std::size_t r = 0; r < n; ++r) {
         const float* s = src + r * lds;
+        if (ahead) prefetch_span(s, ahead * lds * sizeof(float), c * sizeof(float));
         float* d = dst + r * c;
         std::size_t j = 0;
         for (; j + W <= c; j += W)

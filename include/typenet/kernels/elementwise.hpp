@@ -427,8 +427,16 @@ struct BatchNormInputGrad {
     /// `stream` (then `out` is 64-byte aligned and `c`, `ldo` multiples of 16).
     void rows(std::size_t r0, std::size_t r1, float* out, std::size_t ldo, bool stream) const noexcept {
         constexpr std::size_t W = simd_width;
+        // dy and x usually stream from memory (a kernel's producer of gradient rows): both
+        // prefetched ahead.
+        const std::size_t ahead = detail::stream_prefetch_rows(c * sizeof(float));
         for (std::size_t r = r0; r < r1; ++r) {
             float* o = out + (r - r0) * ldo;
+            if (ahead) {
+                const std::size_t at = (r + ahead) * c * sizeof(float);
+                detail::prefetch_span(dy, at, c * sizeof(float));
+                detail::prefetch_span(x, at, c * sizeof(float));
+            }
             for (std::size_t j = 0; j < c; j += W) {
                 const std::size_t n = std::min(W, c - j);
                 const vfloat v = xsimd::fma(grad(r, j, n), detail::lanes(k + j, n),
