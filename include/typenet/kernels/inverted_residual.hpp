@@ -106,7 +106,7 @@ inline void plan_bands(FusedBlock& f) {
     f.band = band_rows(g);
     f.ring = ring_rows(g, f.band);
     f.stream = use_streaming_stores(f.y, f.cout, g.output_pixels(), f.cout, false);
-    f.prefetch_x = !f.expand && g.input_size() * sizeof(float) >= (std::size_t(8) << 20);
+    f.prefetch_x = !f.expand && g.input_size() * sizeof(float) > l2_cache_bytes();
 }
 
 /// Depthwise rows [b_a, b_b) of the band that starts at output row `oy0` of one image,
