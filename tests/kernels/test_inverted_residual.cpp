@@ -2,13 +2,14 @@
 // (gemm -> depthwise_forward -> gemm) and (b) the naive loops, on MobileNetV2-like
 // and awkward shapes: with / without expansion, stride 1 and 2, even and odd inputs,
 // residual, channel counts off the SIMD width, batch 1 and 3; pre-packed weights;
-// thread-count determinism.
+// thread-count determinism; the first convolution fused with a block without expansion.
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kernels/naive.hpp"
+#include "typenet/kernels/conv2d.hpp"
 #include "typenet/kernels/depthwise.hpp"
 #include "typenet/kernels/gemm.hpp"
 #include "typenet/kernels/inverted_residual.hpp"
@@ -158,4 +159,101 @@ TEST_CASE("inverted_residual_forward rejects inconsistent shapes") {
     InvertedResidualWeights w;
     w.pack(8, 48, 16, p, p, p, p, p, p);
     CHECK_THROWS_AS(inverted_residual_forward(g, 8, 8, p, w, buf.data(), false), typenet::shape_error);
+}
+
+TEST_CASE("stem_inverted_residual_forward: the stem's rows made in the block's bands") {
+    // A direct convolution from 3 channels (stride 2, SAME with its asymmetric padding, or
+    // VALID; with and without the input map x * 2 - 1) fused with a block without
+    // expansion (stride 1 or 2): equal bits to conv2d_forward then inverted_residual_forward
+    // on 1 and 2 threads (whole images, row segments, or a team on each band), and within
+    // float rounding of the naive loops.
+    struct Case {
+        std::size_t n, h, w, cs, cout, block_stride;
+        bool same, mapped;
+    };
+    const int threads_before = typenet::max_threads();
+    std::uint64_t seed = 900;
+    for (const Case& k : {Case{1, 224, 224, 32, 16, 1, true, true},  // MobileNetV2's stem and block 0
+                          Case{3, 33, 31, 32, 16, 1, true, true},    // odd sizes, several images
+                          Case{2, 20, 24, 20, 7, 2, true, false},    // channels off the SIMD width
+                          Case{1, 15, 17, 48, 24, 1, false, true},   // VALID
+                          Case{1, 6, 6, 16, 16, 1, true, true},      // a 3x3 stem output: a team per band
+                          Case{1, 96, 64, 32, 16, 1, true, false}}) {
+        const auto gs = k.same ? ConvGeometry::same(k.n, k.h, k.w, 3, 3, 3, 2, 2)
+                               : ConvGeometry::valid(k.n, k.h, k.w, 3, 3, 3, 2, 2);
+        const auto g = ConvGeometry::same(k.n, gs.oh, gs.ow, k.cs, 3, 3, k.block_stride, k.block_stride);
+        const InputMap m = k.mapped ? InputMap{2.0f, -1.0f} : InputMap{};
+        auto x = naive::random(gs.input_size(), seed++);
+        for (auto& v : x) v = v * 0.5f + 0.5f;  // images in [0, 1]
+        const auto ws = naive::random(27 * k.cs, seed++), bs = naive::random(k.cs, seed++);
+        const auto wd = naive::random(9 * k.cs, seed++), bd = naive::random(k.cs, seed++);
+        const auto wp = naive::random(k.cs * k.cout, seed++), bp = naive::random(k.cout, seed++);
+        const Epilogue es = bias_relu6(bs.data());
+        InvertedResidualWeights w;
+        w.pack(k.cs, k.cs, k.cout, nullptr, nullptr, wd.data(), bd.data(), wp.data(), bp.data(), false);
+        const std::size_t nstem = gs.output_pixels() * k.cs, ny = g.output_pixels() * k.cout;
+
+        // The naive loops (the map applied to the input first: padding stays zero after it).
+        std::vector<float> xm(x), stem_ref(nstem), y_ref(ny);
+        for (auto& v : xm) v = v * m.scale + m.offset;
+        naive::conv2d_forward(gs, k.cs, xm.data(), ws.data(), stem_ref.data(), es);
+        Epilogue de;
+        de.bias = bd.data();
+        de.lo = 0.0f;
+        de.hi = 6.0f;
+        std::vector<float> dw(g.output_pixels() * k.cs);
+        naive::depthwise_forward(g, stem_ref.data(), wd.data(), dw.data(), de);
+        Epilogue pe;
+        pe.bias = bp.data();
+        naive::gemm(false, false, g.output_pixels(), k.cout, k.cs, dw.data(), k.cs, wp.data(), k.cout, y_ref.data(),
+                    k.cout, pe);
+
+        for (int threads : {1, 2}) {
+            typenet::set_num_threads(threads);
+            std::vector<float> stem(nstem), want(ny), got(ny, 99.0f);
+            conv2d_forward(gs, k.cs, x.data(), ws.data(), stem.data(), es, m);
+            inverted_residual_forward(g, k.cs, k.cout, stem.data(), w, want.data(), false);
+            stem_inverted_residual_forward(gs, k.cs, x.data(), ws.data(), es, m, g, k.cout, w, got.data());
+            INFO(gs.to_string() << " -> " << k.cs << " -> block " << g.to_string() << " -> " << k.cout << ", "
+                                << threads << " thread(s)");
+            const double er = naive::max_scaled_error(got.data(), y_ref.data(), ny);
+            MESSAGE("stem + block " << g.to_string() << ", " << threads << " thread(s): error vs naive (RMS floor) "
+                                    << er);
+            CHECK(std::memcmp(got.data(), want.data(), ny * sizeof(float)) == 0);
+            CHECK(er < 1e-5);
+        }
+    }
+    typenet::set_num_threads(threads_before);
+}
+
+TEST_CASE("stem_inverted_residual_forward rejects what it cannot fuse") {
+    const auto gs = ConvGeometry::same(1, 16, 16, 3, 3, 3, 2, 2);
+    const auto g = ConvGeometry::same(1, 8, 8, 32, 3, 3, 1, 1);
+    std::vector<float> buf(100000, 0.1f);
+    const float* p = buf.data();
+    InvertedResidualWeights w;
+    w.pack(32, 32, 16, nullptr, nullptr, p, p, p, p, false);
+    const Epilogue es = bias_relu6(p);
+    CHECK_NOTHROW(stem_inverted_residual_forward(gs, 32, p, p, es, {}, g, 16, w, buf.data() + 50000));
+    // the block's input is not the stem's output
+    const auto g_wrong = ConvGeometry::same(1, 8, 8, 16, 3, 3, 1, 1);
+    CHECK_THROWS_AS(stem_inverted_residual_forward(gs, 32, p, p, es, {}, g_wrong, 16, w, buf.data() + 50000),
+                    typenet::shape_error);
+    // a stem the direct kernel does not take (32 input channels)
+    const auto gs_wide = ConvGeometry::same(1, 16, 16, 32, 3, 3, 2, 2);
+    CHECK_THROWS_AS(stem_inverted_residual_forward(gs_wide, 32, p, p, es, {}, g, 16, w, buf.data() + 50000),
+                    typenet::shape_error);
+    // a block with expansion
+    InvertedResidualWeights we;
+    we.pack(32, 32, 16, p, p, p, p, p, p, true);
+    CHECK_THROWS_WITH_AS(stem_inverted_residual_forward(gs, 32, p, p, es, {}, g, 16, we, buf.data() + 50000),
+                         doctest::Contains("no expansion"), typenet::shape_error);
+    // a residual in the stem's epilogue
+    Epilogue er = es;
+    er.residual = p;
+    CHECK_THROWS_AS(stem_inverted_residual_forward(gs, 32, p, p, er, {}, g, 16, w, buf.data() + 50000),
+                    typenet::shape_error);
+    // null input
+    CHECK_THROWS_AS(stem_inverted_residual_forward(gs, 32, nullptr, p, es, {}, g, 16, w, buf.data() + 50000),
+                    typenet::shape_error);
 }

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "test_util.hpp"
@@ -782,4 +783,41 @@ TEST_CASE("Residual<...>: y = x + F(x), gradient check") {
     Tensor<2> x = random_tensor<2>({2, 3}, rng);
     auto r = check_layer_gradients(res, x);
     CHECK_MESSAGE(r.ok, r.report());
+}
+
+TEST_CASE("Sequential: a stem Conv2DBN and a block without expansion run as one kernel in inference") {
+    // Inference of the pair is kernels::stem_inverted_residual_forward (the stem's output
+    // never written): the model's output has the bits of the layers run one at a time,
+    // and the stem's activation stays empty. A training pass, and a block with a skip
+    // connection, run the layers one by one.
+    Rng rng(31);
+    Tensor<4> x = random_tensor<4>({2, 19, 14, 3}, rng, 0, 1);
+    Sequential<Conv2DBN<16, 3, 2, ReLU6, 2.0f, -1.0f>, InvertedResidual<1, 8, 1>, InvertedResidual<6, 8, 1>> net;
+    net.build({19, 14, 3}, 5);
+    Scratch scratch;
+    Context eval;  // the layers' own inference paths (the block's fused kernel)
+    eval.training = false;
+    eval.trainable = false;
+    eval.backward = false;
+    eval.scratch = &scratch;
+    const Tensor<4> s = run(net.layer<0>(), x, eval);
+    const Tensor<4> b0 = run(net.layer<1>(), s, eval);
+    const Tensor<4> want = run(net.layer<2>(), b0, eval);
+    const Tensor<4> got = net.forward(x);
+    REQUIRE(shape_of(got) == shape_of(want));
+    CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    CHECK(net.activation<0>().size() == 0);   // fused: the stem's output never made
+    CHECK(net.activation<1>().size() == b0.size());
+    // A training pass keeps every activation.
+    net.forward(x, true);
+    CHECK(net.activation<0>().size() == s.size());
+
+    // Block 0 with a skip connection (16 -> 16) is not fused; the values are the same.
+    Sequential<Conv2DBN<16, 3, 2, ReLU6, 2.0f, -1.0f>, InvertedResidual<1, 16, 1>> skip;
+    skip.build({19, 14, 3}, 6);
+    const Tensor<4> s2 = run(skip.layer<0>(), x, eval);
+    const Tensor<4> want2 = run(skip.layer<1>(), s2, eval);
+    const Tensor<4> got2 = skip.forward(x);
+    CHECK(std::memcmp(got2.data(), want2.data(), got2.size() * sizeof(float)) == 0);
+    CHECK(skip.activation<0>().size() == s2.size());
 }

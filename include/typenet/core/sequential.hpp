@@ -21,6 +21,7 @@
 
 #include <array>
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 #include <cstdio>
 #include <iomanip>
@@ -262,7 +263,8 @@ public:
         // Layers below the lowest trainable one need no backward, unless the caller
         // wants the input gradient.
         const std::size_t lowest = !c.backward ? size : c.input_gradient ? 0 : first_trainable();
-        [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<0, I>(x, y, c, lowest), ...); }(
+        std::size_t skip = 0;
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<0, I>(x, y, c, lowest, skip), ...); }(
             std::make_index_sequence<size>{});
     }
 
@@ -328,7 +330,10 @@ public:
         ctx.scratch = &scratch_;
         last_ctx_ = ctx;
         const std::size_t lowest = !ctx.backward ? size : std::max(First, first_trainable());
-        [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<First, First + I>(x, out_, ctx, lowest), ...); }(
+        std::size_t skip = 0;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            (forward_one<First, First + I>(x, out_, ctx, lowest, skip), ...);
+        }(
             std::make_index_sequence<size - First>{});
         tail_input_ = &x;
         tail_first_ = First;
@@ -353,6 +358,15 @@ public:
 
     /// The output of the last forward pass.
     const output_type& output() const noexcept { return out_; }
+
+    /// The output of layer `I` (not the last) in the last forward pass: empty when that
+    /// pass ran layer `I` fused with the next one (inference of a stem convolution and
+    /// a block after it, see `forward_one`), whose kernel never writes it.
+    template <std::size_t I>
+    const auto& activation() const noexcept {
+        static_assert(I + 1 < size, "typenet: activation<I>: the last layer's output is output()");
+        return std::get<I>(acts_);
+    }
 
     /// The instance name of the first layer whose output of the last forward pass holds
     /// NaN or infinity, or "" when none does (the numerical guard of `fit`).
@@ -493,15 +507,53 @@ private:
         return c;
     }
 
-    template <std::size_t First, std::size_t I, class X>
-    void forward_one(const X& x, output_type& y, const Context& ctx, std::size_t lowest) {
-        auto& l = std::get<I>(layers_);
-        const auto& in = input_of<First, I>(x);
-        auto& out = output_of<I>(y);
-        ensure_shape(out, l.output_shape(shape_of(in)));
+    /// The context layer `I` runs with in a forward pass from layer `First` with `ctx`.
+    template <std::size_t First, std::size_t I>
+    Context forward_context(const Context& ctx, std::size_t lowest) const {
         Context c = layer_context<I>(ctx);
         c.backward = ctx.backward && I >= lowest;
         c.input_gradient = ctx.backward && (I > lowest || (I == First && ctx.input_gradient));
+        return c;
+    }
+
+    /// Can layer `I + 1` run fused with layer `I` (`next.forward_after(layer, x, y, c, c_next)`,
+    /// which returns false where the pair does not qualify for a given pass)?
+    template <std::size_t I>
+    static constexpr bool fuses_with_next() {
+        if constexpr (I + 1 >= size) {
+            return false;
+        } else {
+            return requires(type_at<I + 1>& next, type_at<I>& layer, const Tensor<ranks[I]>& x,
+                            Tensor<ranks[I + 2]>& y, const Context& c) {
+                { next.forward_after(layer, x, y, c, c) } -> std::same_as<bool>;
+            };
+        }
+    }
+
+    /// Run layer `I` of a forward pass from layer `First`, unless the previous layer ran
+    /// it fused (`I < skip`); where layer `I` and the next can run as one kernel in this
+    /// pass (`fuses_with_next`), that computes the next layer's output and layer `I`'s
+    /// output is neither written nor allocated (no backward needs it).
+    template <std::size_t First, std::size_t I, class X>
+    void forward_one(const X& x, output_type& y, const Context& ctx, std::size_t lowest, std::size_t& skip) {
+        if (I < skip) return;
+        auto& l = std::get<I>(layers_);
+        const auto& in = input_of<First, I>(x);
+        const Context c = forward_context<First, I>(ctx, lowest);
+        if constexpr (fuses_with_next<I>()) {
+            const Context cn = forward_context<First, I + 1>(ctx, lowest);
+            if (!c.backward && !cn.backward) {
+                auto& next = std::get<I + 1>(layers_);
+                auto& out2 = output_of<I + 1>(y);
+                ensure_shape(out2, next.output_shape(l.output_shape(shape_of(in))));
+                if (next.get().forward_after(l.get(), in, out2, c, cn)) {
+                    skip = I + 2;
+                    return;
+                }
+            }
+        }
+        auto& out = output_of<I>(y);
+        ensure_shape(out, l.output_shape(shape_of(in)));
         l.forward(in, out, c);
     }
 

@@ -395,6 +395,34 @@ inline void conv_direct_forward(const ConvGeometry& g, std::size_t cout, const f
     }
 }
 
+/// Output rows [r0, r1) of image `img` of the direct convolution `g` (see
+/// `conv_direct_forward`), written to `y` (`(r1 - r0) * g.ow * cout` floats, rows
+/// `g.ow * cout` apart): the producer of a network's first rows for a fused block
+/// (`stem_inverted_residual_forward`). Runs the same tile code on the input rows these
+/// output rows read (a geometry of one image, cut to them, that keeps the original
+/// padding where the rows reach it), so every value has the bits of the whole
+/// convolution's. Serial inside a parallel region. Requires `conv_direct_eligible` and
+/// `r0 < r1 <= g.oh`, `img < g.n`.
+inline void conv_direct_forward_rows(const ConvGeometry& g, std::size_t cout, const float* x, const float* w,
+                                     std::size_t img, std::size_t r0, std::size_t r1, float* y,
+                                     const Epilogue& ep = {}, const InputMap& m = {}) {
+    if (r0 >= r1 || r1 > g.oh || img >= g.n)
+        throw shape_error("conv_direct_forward_rows: rows [" + std::to_string(r0) + ", " + std::to_string(r1) +
+                          ") of image " + std::to_string(img) + " outside " + g.to_string());
+    ConvGeometry s = g;
+    s.n = 1;
+    s.oh = r1 - r0;
+    const std::size_t first = r0 * g.sh;                  // first row read, padded coordinates
+    const std::size_t last = (r1 - 1) * g.sh + g.kh;      // one past the last, padded
+    const std::size_t lo = first > g.pad_top ? first - g.pad_top : 0;
+    const std::size_t hi = std::min(g.h, last - g.pad_top);  // pad_top < kh <= last
+    s.pad_top = first < g.pad_top ? g.pad_top - first : 0;
+    s.h = hi - lo;
+    Epilogue e = ep;
+    if (e.residual) e.residual += r0 * g.ow * (e.ldr ? e.ldr : cout);
+    conv_direct_forward(s, cout, x + (img * g.h + lo) * g.w * g.c, w, y, e, m);
+}
+
 /// Direct convolution weight gradient (HWIO, overwritten or accumulated); requires
 /// `conv_direct_eligible` (throws `shape_error` otherwise).
 inline void conv_direct_backward_weight(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy,

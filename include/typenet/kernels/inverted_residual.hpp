@@ -12,6 +12,10 @@
 /// Threads take whole images, or parts of an image when there are fewer images than
 /// threads. Every output value is computed by the same operations as the unfused
 /// sequence `gemm -> depthwise_forward -> gemm`, whatever the banding or thread count.
+///
+/// `stem_inverted_residual_forward` runs a network's first convolution (the direct kernel
+/// from RGB) and a block without expansion the same way: the ring is filled with the
+/// convolution's output rows instead of expanded ones.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
 #include "typenet/kernels/cache.hpp"
+#include "typenet/kernels/conv_direct.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/depthwise.hpp"
 #include "typenet/kernels/epilogue.hpp"
@@ -61,6 +66,16 @@ struct InvertedResidualWeights {
 
 namespace detail {
 
+/// Where a block without expansion gets its input rows when they are computed as the
+/// block goes rather than read from a tensor (`stem_inverted_residual_forward`):
+/// `rows(ctx, img, r0, r1, dst)` writes input rows [r0, r1) of image `img` to `dst`
+/// (rows `w * c` floats apart). Called serially by each thread of the block.
+struct RowSource {
+    void (*rows)(const void* ctx, std::size_t img, std::size_t r0, std::size_t r1, float* dst) = nullptr;
+    const void* ctx = nullptr;
+    explicit operator bool() const noexcept { return rows != nullptr; }
+};
+
 /// Everything a thread needs to run its part of a fused block.
 struct FusedBlock {
     ConvGeometry g;  ///< depthwise geometry (c = Cexp)
@@ -75,6 +90,9 @@ struct FusedBlock {
     const float* zeros = nullptr;
     bool stream = false;      ///< output written with non-temporal stores (large, aligned)
     bool prefetch_x = false;  ///< no expansion and a large input: prefetch its rows ahead
+    RowSource source;         ///< without expansion: input rows made into the ring by this, `x` unused
+    /// Whether the input rows go through the ring (expanded, or made by `source`).
+    bool ringed() const noexcept { return expand || bool(source); }
 };
 
 /// Bytes of ring and band buffers a thread plans for: 384 KB, or 3/8 of a smaller L2
@@ -106,7 +124,7 @@ inline void plan_bands(FusedBlock& f) {
     f.band = band_rows(g);
     f.ring = ring_rows(g, f.band);
     f.stream = use_streaming_stores(f.y, f.cout, g.output_pixels(), f.cout, false);
-    f.prefetch_x = !f.expand && g.input_size() * sizeof(float) > l2_cache_bytes();
+    f.prefetch_x = !f.ringed() && g.input_size() * sizeof(float) > l2_cache_bytes();
 }
 
 /// Depthwise rows [b_a, b_b) of the band that starts at output row `oy0` of one image,
@@ -163,22 +181,29 @@ void fused_rows(const FusedBlock& f, std::size_t img, std::size_t oy_a, std::siz
     de.lo = 0.0f;
     de.hi = 6.0f;
     de.ldr = C;
-    const float* ximg = f.x + img * H * Wd * f.cin;
+    const float* ximg = f.source ? nullptr : f.x + img * H * Wd * f.cin;
     std::size_t next = 0;  // next input row to expand
     bool started = false;
     auto row_ptr = [&](std::ptrdiff_t iy) -> const float* {
         if (iy < 0 || iy >= std::ptrdiff_t(H)) return f.zeros;
-        if (!f.expand) return ximg + std::size_t(iy) * rowlen;
+        if (!f.ringed()) return ximg + std::size_t(iy) * rowlen;
         return ring + (std::size_t(iy) % R) * rowlen;
     };
     for (std::size_t oy0 = oy_a; oy0 < oy_b; oy0 += f.band) {
         const std::size_t oy1 = std::min(oy_b, oy0 + f.band), nb = oy1 - oy0;
         const std::size_t lo = oy0 * g.sh > g.pad_top ? oy0 * g.sh - g.pad_top : 0;
         const std::size_t hi = std::min(H, (oy1 - 1) * g.sh + g.kh - g.pad_top);  // pad_top < kh
-        if (f.expand && hi > lo) {
+        if (f.ringed() && hi > lo) {
             std::size_t r = started ? std::max(lo, next) : lo;
             while (r < hi) {
                 const std::size_t slot = r % R, run = std::min(hi - r, R - slot);
+                if (f.source) {
+                    const Range mine = split_range(run, nt, t);
+                    if (mine.end > mine.begin)
+                        f.source.rows(f.source.ctx, img, r + mine.begin, r + mine.end, ring + (slot + mine.begin) * rowlen);
+                    r += run;
+                    continue;
+                }
                 Epilogue ee;
                 ee.bias = f.be;
                 ee.lo = 0.0f;
@@ -227,7 +252,7 @@ void fused_rows(const FusedBlock& f, std::size_t img, std::size_t oy_a, std::siz
 inline void fused_run(const FusedBlock& f, int threads) {
     const ConvGeometry& g = f.g;
     const std::size_t T = std::size_t(threads);
-    const std::size_t ringsz = f.expand ? f.ring * g.w * g.c : 0, dsz = f.band * g.ow * g.c;
+    const std::size_t ringsz = f.ringed() ? f.ring * g.w * g.c : 0, dsz = f.band * g.ow * g.c;
     const std::size_t segs = g.n >= T ? 1 : std::min(g.oh, ceil_div(T, g.n));
     const double halo = g.kh > g.sh ? double(g.kh - g.sh) / double(ceil_div(g.oh, segs) * g.sh) : 0.0;
     if (T > 1 && segs > 1 && halo > 0.15) {
@@ -281,27 +306,20 @@ inline void check_fused(const ConvGeometry& g, std::size_t cin, std::size_t cout
                           std::to_string(g.oh) + "x" + std::to_string(g.ow) + "x" + std::to_string(cout) + ")");
 }
 
-}  // namespace detail
 
-/// Fused inverted-residual block with pre-packed weights (see `InvertedResidualWeights`).
-/// `g` is the depthwise geometry (`g.c` = expanded channels, `g.n/h/w` the input); x is
-/// NHWC `(n, h, w, cin)`, y `(n, oh, ow, cout)` and must not overlap x. With `residual`,
-/// x is added to the projection (requires stride 1 and cin == cout).
-inline void inverted_residual_forward(const ConvGeometry& g, std::size_t cin, std::size_t cout, const float* x,
-                                      const InvertedResidualWeights& w, float* y, bool residual) {
-    using namespace detail;
-    check_fused(g, cin, cout, x, y, w.has_expand, residual);
-    if ((w.has_expand && (w.expand.rows() != cin || w.expand.cols() != g.c)) || w.project.rows() != g.c ||
-        w.project.cols() != cout || !w.depthwise)
-        throw shape_error("inverted_residual_forward: packed weights do not match the block shape");
+/// A block planned from pre-packed weights (checked by the caller); with `source`, the
+/// input rows come from it and `x` is not read.
+inline FusedBlock planned_block(const ConvGeometry& g, std::size_t cin, std::size_t cout, const float* x,
+                                const InvertedResidualWeights& w, float* y, bool residual, RowSource source = {}) {
     FusedBlock f;
     f.g = g;
     f.cin = cin;
     f.cout = cout;
-    f.x = x;
+    f.x = source ? nullptr : x;
     f.y = y;
     f.expand = w.has_expand;
     f.residual = residual;
+    f.source = source;
     if (f.expand) {
         f.we.packed = w.expand.data();
         f.we.packed_rows = cin;
@@ -316,9 +334,30 @@ inline void inverted_residual_forward(const ConvGeometry& g, std::size_t cin, st
     f.bp = w.project_bias;
     f.zeros = zero_floats(g.w * g.c);
     plan_bands(f);
-    const double flops = 2.0 * double(g.n * g.h * g.w) * double(cin * g.c) * (f.expand ? 1.0 : 0.0) +
-                         2.0 * double(g.output_pixels()) * double(g.c) * double(g.kh * g.kw + cout);
-    fused_run(f, threads_for(flops, 2.0e5));
+    return f;
+}
+
+/// Multiply-adds x 2 of a block (for the thread count).
+inline double block_flops(const ConvGeometry& g, std::size_t cin, std::size_t cout, bool expand) noexcept {
+    return 2.0 * double(g.n * g.h * g.w) * double(cin * g.c) * (expand ? 1.0 : 0.0) +
+           2.0 * double(g.output_pixels()) * double(g.c) * double(g.kh * g.kw + cout);
+}
+
+}  // namespace detail
+
+/// Fused inverted-residual block with pre-packed weights (see `InvertedResidualWeights`).
+/// `g` is the depthwise geometry (`g.c` = expanded channels, `g.n/h/w` the input); x is
+/// NHWC `(n, h, w, cin)`, y `(n, oh, ow, cout)` and must not overlap x. With `residual`,
+/// x is added to the projection (requires stride 1 and cin == cout).
+inline void inverted_residual_forward(const ConvGeometry& g, std::size_t cin, std::size_t cout, const float* x,
+                                      const InvertedResidualWeights& w, float* y, bool residual) {
+    using namespace detail;
+    check_fused(g, cin, cout, x, y, w.has_expand, residual);
+    if ((w.has_expand && (w.expand.rows() != cin || w.expand.cols() != g.c)) || w.project.rows() != g.c ||
+        w.project.cols() != cout || !w.depthwise)
+        throw shape_error("inverted_residual_forward: packed weights do not match the block shape");
+    const FusedBlock f = planned_block(g, cin, cout, x, w, y, residual);
+    fused_run(f, threads_for(block_flops(g, cin, cout, f.expand), 2.0e5));
 }
 
 /// Fused inverted-residual block (MobileNetV2): `y = project(relu6(depthwise(relu6(expand(x)))))`
@@ -377,8 +416,71 @@ inline void inverted_residual_forward(const ConvGeometry& g, std::size_t cin, st
     f.bp = bp;
     f.zeros = zero_floats(g.w * g.c);
     plan_bands(f);
-    const double flops = 2.0 * double(g.n * g.h * g.w) * double(cin * g.c) * (expand ? 1.0 : 0.0) +
-                         2.0 * double(g.output_pixels()) * double(g.c) * double(g.kh * g.kw + cout);
+    fused_run(f, threads_for(block_flops(g, cin, cout, expand), 2.0e5));
+}
+
+namespace detail {
+/// A direct convolution as the `RowSource` of the block after it.
+struct DirectConvRows {
+    ConvGeometry g;
+    std::size_t cout = 0;
+    const float* x = nullptr;
+    const float* w = nullptr;
+    Epilogue ep;
+    InputMap m;
+    static void rows(const void* ctx, std::size_t img, std::size_t r0, std::size_t r1, float* dst) {
+        const DirectConvRows& s = *static_cast<const DirectConvRows*>(ctx);
+        conv_direct_forward_rows(s.g, s.cout, s.x, s.w, img, r0, r1, dst, s.ep, s.m);
+    }
+};
+}  // namespace detail
+
+/// A network's first convolution followed by an inverted-residual block without
+/// expansion (MobileNetV2's stem and block 0), fused: the block's bands take the
+/// convolution's output rows as they need them, computed into the block's ring (in
+/// cache), so that output never goes to memory (224x224 images: 1.6 MB an image).
+///
+/// `gs` is the convolution's geometry (x NHWC `(gs.n, gs.h, gs.w, gs.c)`), `cs` its output
+/// channels, `ws` its HWIO weights, `es` its epilogue (bias and clamp; no residual or
+/// accumulation), `m` its input map; it must be `conv_direct_eligible`. `g` is the
+/// block's depthwise geometry, whose input is the convolution's output (`g.n, g.h, g.w,
+/// g.c` = `gs.n, gs.oh, gs.ow, cs`), `w` the block's packed weights (without expansion),
+/// `y` its output `(g.n, g.oh, g.ow, cout)`. Every output value has the bits of
+/// `conv2d_forward` followed by `inverted_residual_forward`, for any thread count.
+inline void stem_inverted_residual_forward(const ConvGeometry& gs, std::size_t cs, const float* x, const float* ws,
+                                           const Epilogue& es, const InputMap& m, const ConvGeometry& g,
+                                           std::size_t cout, const InvertedResidualWeights& w, float* y) {
+    using namespace detail;
+    const char* who = "stem_inverted_residual_forward";
+    gs.check(who);
+    if (!x || !ws) throw shape_error(std::string(who) + ": null tensor pointer");
+    if (!conv_direct_eligible(gs, cs))
+        throw shape_error(std::string(who) + ": the first convolution " + gs.to_string() + " with " +
+                          std::to_string(cs) + " outputs is not for the direct kernel");
+    if (es.residual || es.accumulate)
+        throw shape_error(std::string(who) + ": the first convolution's epilogue cannot add a residual or accumulate");
+    if (g.n != gs.n || g.h != gs.oh || g.w != gs.ow || g.c != cs)
+        throw shape_error(std::string(who) + ": the block's input " + std::to_string(g.n) + "x" + std::to_string(g.h) +
+                          "x" + std::to_string(g.w) + "x" + std::to_string(g.c) + " is not the convolution's output " +
+                          std::to_string(gs.n) + "x" + std::to_string(gs.oh) + "x" + std::to_string(gs.ow) + "x" +
+                          std::to_string(cs));
+    if (w.has_expand) throw shape_error(std::string(who) + ": the block must have no expansion");
+    check_fused(g, cs, cout, x, y, false, false);
+    if (w.project.rows() != g.c || w.project.cols() != cout || !w.depthwise)
+        throw shape_error(std::string(who) + ": packed weights do not match the block shape");
+    DirectConvRows src;
+    src.g = gs;
+    src.cout = cs;
+    src.x = x;
+    src.w = ws;
+    src.ep = es;
+    src.m = m;
+    RowSource source;
+    source.rows = &DirectConvRows::rows;
+    source.ctx = &src;
+    const FusedBlock f = planned_block(g, cs, cout, x, w, y, false, source);
+    const double flops = 2.0 * double(gs.output_pixels()) * double(gs.kh * gs.kw * gs.c * cs) +
+                         block_flops(g, cs, cout, false);
     fused_run(f, threads_for(flops, 2.0e5));
 }
 

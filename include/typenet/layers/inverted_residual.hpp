@@ -66,6 +66,44 @@ public:
         project_.build(depthwise_.output_shape(e), rng);
     }
 
+    /// Will a forward with `ctx` run the fused inference kernel (no backward follows and
+    /// all three batch norms are folded)?
+    bool fused_for(const Context& ctx) const {
+        return !ctx.backward && expand_folded(ctx) && depthwise_.folded_for(ctx) && project_.folded_for(ctx);
+    }
+
+    /// Inference of a preceding `ConvBN` (`first`, run with `first_ctx`) and this block
+    /// (with `ctx`) in one pass, when both would run folded, the block has no expansion
+    /// and no skip connection, and `first` is on the direct kernel (a network's stem from RGB: MobileNetV2's first
+    /// convolution and block 0): `kernels::stem_inverted_residual_forward`, the first
+    /// layer's output never written. `x` is `first`'s input, `y` this block's output.
+    /// Returns false, doing nothing, when the pair does not qualify (the caller then runs
+    /// the two layers one after the other). `Sequential` calls this for such a pair.
+    template <class Act>
+    bool forward_after(ConvBN<Act>& first, const Tensor<4>& x, Tensor<4>& y, const Context& first_ctx,
+                       const Context& ctx) {
+        if constexpr (has_expand) {
+            return false;
+        } else {
+            if (first_ctx.backward || !first.folded_for(first_ctx) || !fused_for(ctx) || first.spec().depthwise)
+                return false;
+            const kernels::ConvGeometry gs = first.geometry(shape_of(x));
+            const std::size_t cs = first.spec().filters;
+            if (!kernels::conv_direct_eligible(gs, cs) || cs != in_channels_ || residual()) return false;
+            const Shape<4> in{gs.n, gs.oh, gs.ow, cs};
+            require_shape(y, output_shape(in), "InvertedResidual::forward_after: output");
+            first.ensure_folded();
+            repack_if_needed(cs);
+            kernels::Epilogue es;
+            es.bias = first.folded_shift();
+            es.lo = ConvBN<Act>::lo;
+            es.hi = ConvBN<Act>::hi;
+            kernels::stem_inverted_residual_forward(gs, cs, x.data(), first.folded_weights(), es, first.spec().input,
+                                                    depthwise_.geometry(in), OutChannels, fused_, y.data());
+            return true;
+        }
+    }
+
     /// Is the skip connection used (stride 1 and equal channels)?
     bool residual() const noexcept { return Stride == 1 && in_channels_ == OutChannels; }
 
