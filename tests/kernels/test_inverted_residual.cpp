@@ -178,7 +178,8 @@ TEST_CASE("stem_inverted_residual_forward: the stem's rows made in the block's b
                           Case{2, 20, 24, 20, 7, 2, true, false},    // channels off the SIMD width
                           Case{1, 15, 17, 48, 24, 1, false, true},   // VALID
                           Case{1, 6, 6, 16, 16, 1, true, true},      // a 3x3 stem output: a team per band
-                          Case{1, 96, 64, 32, 16, 1, true, false}}) {
+                          Case{1, 96, 64, 32, 16, 1, true, false},
+                          Case{1, 40, 64, 4, 8, 1, true, true}}) {  // the stem's slab wider than the block's rows
         const auto gs = k.same ? ConvGeometry::same(k.n, k.h, k.w, 3, 3, 3, 2, 2)
                                : ConvGeometry::valid(k.n, k.h, k.w, 3, 3, 3, 2, 2);
         const auto g = ConvGeometry::same(k.n, gs.oh, gs.ow, k.cs, 3, 3, k.block_stride, k.block_stride);

@@ -475,6 +475,11 @@ inline void stem_inverted_residual_forward(const ConvGeometry& gs, std::size_t c
     src.w = ws;
     src.ep = es;
     src.m = m;
+    // The block's zero row is the calling thread's zero buffer, read by every thread; the
+    // convolution, run on this thread too, asks that buffer for its padding slab row. Grow
+    // it first to cover both (the slab is at most a row, a window and a tile of pixels
+    // wide), so that no later call on this thread reallocates it under the other threads.
+    zero_floats(std::max(g.w * g.c, (gs.pad_left + gs.w + gs.kw + 16 * gs.sw) * gs.c));
     RowSource source;
     source.rows = &DirectConvRows::rows;
     source.ctx = &src;
