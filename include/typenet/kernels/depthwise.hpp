@@ -134,8 +134,8 @@ struct RowPrefetch {
     /// Issue the share of `cols` output columns starting `col` columns into the sweep.
     void issue(std::size_t col, std::size_t cols) const noexcept {
         if (!p) return;
-        const std::size_t l0 = col * per_iter;
-        for (std::size_t q = l0; q < std::min(lines, l0 + cols * per_iter); ++q) prefetch_l1(p + q * 64);
+        const std::size_t l0 = std::min(lines, col * per_iter), l1 = std::min(lines, (col + cols) * per_iter);
+        if (l1 > l0) prefetch_span(p, l0 * 64, (l1 - l0) * 64);
     }
 };
 
