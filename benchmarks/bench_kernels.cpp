@@ -1,8 +1,9 @@
 // Kernel benchmark: every distinct 1x1 / depthwise / stem layer shape of MobileNetV2
 // (224x224, width 1.0) at batch 1 and 64 with 1 and 2 threads (forward), the backward
-// kernels at batch 32 (2 threads), and the fused inverted-residual blocks against
-// the unfused sequence, and the gemm micro-kernel on one band of the 1x1 shapes with its
-// data in cache. Prints one JSON object.
+// kernels at batch 32 (2 threads), the fused inverted-residual blocks against the
+// unfused sequence (and the stem fused with block 0 against the two kernels), and the
+// gemm micro-kernel on one band of the 1x1 shapes with its data in cache. Prints one
+// JSON object.
 //
 // Usage: bench_kernels [--peak GFLOPS_PER_CORE] [--quick] [--only forward|backward|interior|tiles|fused]
 //   --peak   per-core fp32 FMA peak used for "share" (default: measured here with an
@@ -507,6 +508,38 @@ int main(int argc, char** argv) {
                     ", \"fused_prepacked_ms\": " + fmt(tpk * 1e3) +
                     ", \"unfused_ms\": " + fmt(tu * 1e3) + ", \"speedup\": " + fmt(tu / tf, 3) +
                     ", \"fused_gflops\": " + fmt(flops / tf / 1e9) + ", \"others_load\": " + fmt(g_last_load, 2) + "}");
+            }
+            {
+                // The stem (224x224x3 -> 32, stride 2, reading x * 2 - 1) and block 0 in one
+                // kernel (the stem's output made in block 0's bands) against the two kernels.
+                const auto gs = ConvGeometry::same(batch, 224, 224, 3, 3, 3, 2, 2);
+                const auto g0 = ConvGeometry::same(batch, 112, 112, 32, 3, 3, 1, 1);
+                float* x = bx.get(gs.input_size(), 1);
+                float* y = by.get(g0.output_pixels() * 16, 4);
+                float* w = bw.get(27 * 32 + 9 * 32 + 32 * 16, 2);
+                float* b = bb.get(3 * 1280 + 2 * 960, 3);
+                float* tmp = bz.get(gs.output_pixels() * 32, 5);
+                const float *ws = w, *wd = w + 27 * 32, *wp = wd + 9 * 32;
+                InvertedResidualWeights iw;
+                iw.pack(32, 32, 16, nullptr, nullptr, wd, b + 1280, wp, b + 2560, false);
+                const Epilogue es = bias_relu6(b);
+                const InputMap m{2.0f, -1.0f};
+                const double tf = time_median(
+                    [&] { stem_inverted_residual_forward(gs, 32, x, ws, es, m, g0, 16, iw, y); }, budget);
+                const double tu = time_median(
+                    [&] {
+                        conv2d_forward(gs, 32, x, ws, tmp, es, m);
+                        inverted_residual_forward(g0, 32, 16, tmp, iw, y, false);
+                    },
+                    budget);
+                const double flops = 2.0 * double(gs.output_pixels()) * 27 * 32 + 18.0 * g0.output_pixels() * 32 +
+                                     2.0 * g0.output_pixels() * 32 * 16;
+                fused_rows.push_back("    {\"block\": \"stem 224x224x3->32 s2 + 112x112 32-t1->16 s1\", \"batch\": " +
+                                     std::to_string(batch) + ", \"threads\": " + std::to_string(threads) +
+                                     ", \"count\": 1, \"fused_prepacked_ms\": " + fmt(tf * 1e3) +
+                                     ", \"unfused_ms\": " + fmt(tu * 1e3) + ", \"speedup\": " + fmt(tu / tf, 3) +
+                                     ", \"fused_gflops\": " + fmt(flops / tf / 1e9) +
+                                     ", \"others_load\": " + fmt(g_last_load, 2) + "}");
             }
             fused_rows.push_back("    {\"all_blocks\": true, \"batch\": " + std::to_string(batch) + ", \"threads\": " +
                                  std::to_string(threads) + ", \"fused_ms\": " + fmt(tf_sum * 1e3) +
