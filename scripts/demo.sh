@@ -13,7 +13,7 @@ need_packages "${TYPENET_BUILD_PACKAGES[@]}"
 
 DATA=${TYPENET_DATA:-$ROOT/../shared}
 if [ ! -d "$DATA/data/rock_paper_scissors" ] && [ ! -d "$DATA/data/rps" ]; then
-  echo "typenet: no dataset under $DATA/data; downloading the public originals into $ROOT/out/data"
+  echo "typenet: no dataset under $DATA/data; downloading the public originals into $ROOT/out/data-root/data"
   DATA=$ROOT/out/data-root
   need_packages curl unzip
   bash "$ROOT/scripts/download_data.sh" "$DATA/data"
@@ -30,5 +30,11 @@ cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTYPENET_B
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target rock_paper_scissors
 OUT=$ROOT/out/rock_paper_scissors
 "$BUILD_DIR/examples/rock_paper_scissors" --data "$TYPENET_DATA" --out "$OUT" "$@"
+# A --out among the arguments wins over the default (the example takes the last one).
+prev=
+for a in "$@"; do
+  [ "$prev" = --out ] && OUT=$a
+  prev=$a
+done
 echo
 echo "outputs: $OUT (metrics.json, loss.png, accuracy.png, confusion_matrix.png, predictions.png, model.tnet, ...)"
