@@ -13,6 +13,7 @@
 //    horizontal flips on the training images (which turns the feature cache off: the
 //    backbone now runs, forward and backward, on every batch);
 // 3. test accuracy before and after, written to OUT/fine_tune.json.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -54,14 +55,27 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) throw config_error(a + " needs a value");
             return argv[++i];
         };
+        // A whole number, all of it digits ("5x" and "-1" are errors, not 5 and 2^64 - 1).
+        auto whole = [&]() -> unsigned long long {
+            const std::string v = next();
+            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+                throw config_error("\"" + v + "\" is not a whole number");
+            return std::stoull(v);  // out of range: std::out_of_range
+        };
         try {
             if (a == "--data") o.data = next();
             else if (a == "--out") o.out = next();
-            else if (a == "--seed") o.seed = std::stoull(next());
-            else if (a == "--epochs") o.epochs = std::stoul(next());
-            else if (a == "--fine-tune-epochs") o.fine_tune_epochs = std::stoul(next());
-            else if (a == "--from") o.from = std::stoul(next());
-            else if (a == "--lr") o.lr = std::stof(next());
+            else if (a == "--seed") o.seed = whole();
+            else if (a == "--epochs") o.epochs = whole();
+            else if (a == "--fine-tune-epochs") o.fine_tune_epochs = whole();
+            else if (a == "--from") o.from = whole();
+            else if (a == "--lr") {
+                const std::string v = next();
+                std::size_t used = 0;
+                o.lr = std::stof(v, &used);
+                if (used != v.size() || !(o.lr > 0.0f) || !std::isfinite(o.lr))
+                    throw config_error("\"" + v + "\" is not a positive learning rate");
+            }
             else if (a == "--no-augment") o.augment = false;
             else if (a == "--train-batchnorm") o.train_batchnorm = true;
             else if (a == "-h" || a == "--help") return usage(), 0;

@@ -16,6 +16,7 @@
 // accuracy plots, the validation confusion matrix, metrics.json) go to --report
 // (default MODEL.report/). Errors are one line on stderr and a non-zero exit status
 // (2 for bad arguments).
+#include <cerrno>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -86,8 +87,12 @@ public:
         auto v = get(k);
         if (!v) return fallback;
         char* end = nullptr;
+        errno = 0;
         const unsigned long long n = std::strtoull(v->c_str(), &end, 10);
-        if (v->empty() || *end || n < lo) throw UsageError(k + ": \"" + *v + "\" is not a whole number >= " + std::to_string(lo));
+        // All digits: strtoull would take "-1" as 2^64 - 1 and " 5" or "+5" as 5.
+        if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE ||
+            n < lo)
+            throw UsageError(k + ": \"" + *v + "\" is not a whole number >= " + std::to_string(lo));
         return static_cast<std::size_t>(n);
     }
     double real(const std::string& k, double fallback, double lo, double hi) const {

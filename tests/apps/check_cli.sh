@@ -17,6 +17,9 @@ expect() {  # expect STATUS PATTERN command...
 expect 2 "train needs exactly one DATA_DIR" "$bin" train
 expect 2 "unknown option --bogus" "$bin" train x --bogus
 expect 2 "--epochs: \"x\" is not a whole number" "$bin" train x --out m --epochs x
+expect 2 "--epochs: \"-1\" is not a whole number" "$bin" train x --out m --epochs -1
+expect 2 "--epochs: \"5x\" is not a whole number" "$bin" train x --out m --epochs 5x
+expect 2 "is not a whole number" "$bin" train x --out m --epochs 99999999999999999999999
 expect 2 "unknown command" "$bin" frobnicate
 expect 1 "cannot open for reading" "$bin" info /nonexistent/model.tnet
 data=${TYPENET_DATA:-../shared}
