@@ -189,3 +189,47 @@ TEST_CASE("Sequential: forward_from / backward_from run the tail only, with the 
             for (std::size_t j = 0; j < pa[i].size; ++j) CHECK(pa[i].grad[j] == doctest::Approx(pb[i].grad[j]).epsilon(1e-5));
     CHECK_THROWS_AS(b.backward(g), config_error);
 }
+
+TEST_CASE("FunctionRef calls the callable it refers to, with its state, and returns its value") {
+    int calls = 0;
+    auto count = [&calls](int by) { calls += by; };
+    FunctionRef<void(int)> f = count;
+    f(2);
+    f(3);
+    CHECK(calls == 5);
+
+    struct Acc {
+        int total = 0;
+        int operator()(int x) { return total += x; }
+    } acc;
+    FunctionRef<int(int)> g = acc;  // refers to acc: its state changes
+    CHECK(g(4) == 4);
+    CHECK(g(6) == 10);
+    CHECK(acc.total == 10);
+
+    // A void reference discards a callable's result; a temporary lives for the call.
+    auto twice = [](FunctionRef<long(long)> h, long x) { return h(h(x)); };
+    CHECK(twice([](long x) { return x * 3; }, 2) == 18);
+    FunctionRef<void(int)> discard = acc;
+    discard(5);
+    CHECK(acc.total == 15);
+}
+
+TEST_CASE("a layer visited through a ParamVisitor: every tensor once, in order, with its gradient") {
+    Sequential<Dense<4, ReLU>, Dense<2>> m;
+    m.build({3}, 1);
+    std::vector<std::string> names;
+    std::size_t total = 0;
+    m.layer<0>().visit_parameters([&](ParamRef& p) {
+        names.push_back(p.name);
+        total += p.size;
+        CHECK(p.grad != nullptr);
+    });
+    REQUIRE(names.size() == 2);
+    CHECK(names[0] == "kernel");
+    CHECK(names[1] == "bias");
+    CHECK(total == 3 * 4 + 4);
+    std::vector<std::string> all;
+    m.visit_parameters([&](ParamRef& p) { all.push_back(p.name); });
+    CHECK(all == std::vector<std::string>{"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"});
+}

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "typenet/core/function_ref.hpp"
 #include "typenet/core/tensor.hpp"
 
 namespace typenet {
@@ -74,6 +75,11 @@ BufferRef buffer_ref(std::string name, Tensor<N>& value) {
     b.shape.assign(value.shape().begin(), value.shape().end());
     return b;
 }
+
+/// The visitor of `visit_parameters` as the built-in layers take it.
+using ParamVisitor = FunctionRef<void(ParamRef&)>;
+/// The visitor of `visit_buffers` as the built-in layers take it.
+using BufferVisitor = FunctionRef<void(BufferRef&)>;
 
 namespace detail {
 struct param_probe {

@@ -397,16 +397,16 @@ public:
 
     // ------------------------------------------------------------- parameters
     /// Visit every trainable tensor, names prefixed by the layer's instance name.
+    /// (Through a `ParamVisitor`: the walk over the layers is compiled once per model type,
+    /// not once per caller's lambda.)
     template <class F>
     void visit_parameters(F&& f) {
-        [&]<std::size_t... I>(std::index_sequence<I...>) { (visit_params_of<I>(f), ...); }(
-            std::make_index_sequence<size>{});
+        visit_all_parameters(ParamVisitor(f));
     }
     /// Visit every persistent non-trainable tensor (batch-norm statistics).
     template <class F>
     void visit_buffers(F&& f) {
-        [&]<std::size_t... I>(std::index_sequence<I...>) { (visit_buffers_of<I>(f), ...); }(
-            std::make_index_sequence<size>{});
+        visit_all_buffers(BufferVisitor(f));
     }
     /// All parameters, in visiting order.
     std::vector<ParamRef> parameters() {
@@ -595,6 +595,14 @@ private:
         return first;
     }
 
+    void visit_all_parameters(ParamVisitor f) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (visit_params_of<I>(f), ...); }(
+            std::make_index_sequence<size>{});
+    }
+    void visit_all_buffers(BufferVisitor f) {
+        [&]<std::size_t... I>(std::index_sequence<I...>) { (visit_buffers_of<I>(f), ...); }(
+            std::make_index_sequence<size>{});
+    }
     template <std::size_t I, class F>
     void visit_params_of(F& f) {
         auto& s = std::get<I>(layers_);

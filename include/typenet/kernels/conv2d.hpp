@@ -22,6 +22,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/core/function_ref.hpp"
 #include "typenet/kernels/conv_direct.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/epilogue.hpp"
@@ -281,9 +282,10 @@ inline void conv2d_backward_weight(const ConvGeometry& g, std::size_t cout, cons
 /// used at once, never written to memory. The same per-row code on the same values as the
 /// stored form: the same bits. Scratch: `Slot::stage` (one row per thread), as well as
 /// the stored form's `Slot::partial` and `Slot::im2col`; `dy_row` may rely on any other slot.
-template <class F>
-void conv2d_backward_weight_produced(const ConvGeometry& g, std::size_t cout, const float* x, F&& dy_row, float* dw,
-                                     const InputMap& m = {}) {
+/// (`dy_row` is type-erased: called once per row; see `depthwise_backward_produced`.)
+inline void conv2d_backward_weight_produced(const ConvGeometry& g, std::size_t cout, const float* x,
+                                            FunctionRef<void(std::size_t, float*)> dy_row, float* dw,
+                                            const InputMap& m = {}) {
     detail::check_conv("conv2d_backward_weight_produced", g, cout, {x, dw});
     if (!conv_direct_eligible(g, cout))
         throw shape_error("conv2d_backward_weight_produced: not a direct-kernel convolution");

@@ -28,6 +28,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/core/function_ref.hpp"
 #include "typenet/kernels/cache.hpp"
 #include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
@@ -944,10 +945,12 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 /// a per-thread buffer, summed there (with `dx_sums`), then handed to
 /// `dx_rows->consume` (chunk index < `depthwise_backward_chunks(g)`), which may overwrite
 /// it.
-template <class F>
-void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w, F&& dy_rows, float* dw,
-                                 float* dx, const ChannelMap* xmap = nullptr, const DxBatchNormSums* dx_sums = nullptr,
-                                 RowConsumer* dx_rows = nullptr) {
+/// (`dy_rows` is type-erased: it is called once per band of rows, and a template over it
+/// compiled the whole kernel again for every producer a program uses.)
+inline void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w,
+                                        FunctionRef<void(std::size_t, std::size_t, float*)> dy_rows, float* dw,
+                                        float* dx, const ChannelMap* xmap = nullptr,
+                                        const DxBatchNormSums* dx_sums = nullptr, RowConsumer* dx_rows = nullptr) {
     using namespace detail;
     if (dx && dx_rows) throw shape_error("depthwise_backward_produced: dx both stored and handed over");
     const bool want_dx = dx || dx_rows;

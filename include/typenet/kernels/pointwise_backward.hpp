@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "typenet/core/error.hpp"
+#include "typenet/core/function_ref.hpp"
 #include "typenet/kernels/channel_map.hpp"
 #include "typenet/kernels/covariance.hpp"
 #include "typenet/kernels/elementwise.hpp"
@@ -108,10 +109,12 @@ inline void pw_input_block(std::size_t cin, std::size_t cout, std::size_t n, con
 /// `Slot::pack_b` (the edge panel of the in-place operand), `Slot::im2col` (mapped x) and
 /// `Slot::stage` (blocks of dX and their sums) of the calling thread; `dy_rows` may rely
 /// on any other slot.
-template <class F>
-void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, const float* x, const PackedMatrix* wt,
-                        F&& dy_rows, float* dw, float* dx, std::size_t block_rows = 0,
-                        const ChannelMap* xmap = nullptr, const DxBatchNormSums* dx_sums = nullptr) {
+/// (`dy_rows` is type-erased: called once per block of rows; see `depthwise_backward_produced`.)
+inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t cout, const float* x,
+                               const PackedMatrix* wt,
+                               FunctionRef<void(std::size_t, std::size_t, float*, std::size_t)> dy_rows, float* dw,
+                               float* dx, std::size_t block_rows = 0, const ChannelMap* xmap = nullptr,
+                               const DxBatchNormSums* dx_sums = nullptr) {
     using namespace detail;
     constexpr std::size_t MR = GemmShape::mr, NR = GemmShape::nr;
     if (dx_sums && (!dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||

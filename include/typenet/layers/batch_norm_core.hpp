@@ -321,8 +321,7 @@ public:
         }
     }
 
-    template <class F>
-    void visit_parameters(F& f, bool trainable) {
+    void visit_parameters(ParamVisitor f, bool trainable) {
         ParamRef g = param_ref("gamma", gamma, dgamma);
         g.trainable = trainable && affine_trainable();
         f(g);
@@ -330,8 +329,7 @@ public:
         b.trainable = trainable && affine_trainable();
         f(b);
     }
-    template <class F>
-    void visit_buffers(F& f) {
+    void visit_buffers(BufferVisitor f) {
         BufferRef m = buffer_ref("moving_mean", moving_mean);
         f(m);
         BufferRef v = buffer_ref("moving_variance", moving_variance);

@@ -104,14 +104,8 @@ public:
         }
     }
 
-    template <class F>
-    void visit_parameters(F&& f) {
-        core_.visit_parameters(f, true);
-    }
-    template <class F>
-    void visit_buffers(F&& f) {
-        core_.visit_buffers(f);
-    }
+    void visit_parameters(ParamVisitor f) { core_.visit_parameters(f, true); }
+    void visit_buffers(BufferVisitor f) { core_.visit_buffers(f); }
 
     Tensor<1>& gamma() noexcept { return core_.gamma; }
     Tensor<1>& beta() noexcept { return core_.beta; }

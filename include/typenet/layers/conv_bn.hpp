@@ -251,20 +251,18 @@ public:
         }
     }
 
-    template <class F>
-    void visit_parameters(F&& f) {
+    void visit_parameters(ParamVisitor f) {
         ParamRef k = param_ref(op_.spec.depthwise ? "depthwise_weights" : "weights", op_.kernel, op_.dkernel);
         k.changed = &dirty_;
         f(k);
-        auto named = [&f, this](auto& r) {
+        auto named = [&f, this](ParamRef& r) {
             r.name = "BatchNorm/" + r.name;
             r.changed = &dirty_;
             f(r);
         };
         bn_.visit_parameters(named, true);
     }
-    template <class F>
-    void visit_buffers(F&& f) {
+    void visit_buffers(BufferVisitor f) {
         auto named = [&f, this](BufferRef& r) {
             r.name = "BatchNorm/" + r.name;
             r.changed = &dirty_;

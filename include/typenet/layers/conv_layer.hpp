@@ -53,8 +53,7 @@ public:
         if (dx) op_.backward_input(g, dy.data(), op_.kernel.data(), dx->data());
     }
 
-    template <class F>
-    void visit_parameters(F&& f) {
+    void visit_parameters(ParamVisitor f) {
         ParamRef k = param_ref(Depthwise ? "depthwise_kernel" : "kernel", op_.kernel, op_.dkernel);
         f(k);
         if constexpr (UseBias) {

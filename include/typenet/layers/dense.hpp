@@ -89,8 +89,7 @@ public:
         }
     }
 
-    template <class F>
-    void visit_parameters(F&& f) {
+    void visit_parameters(ParamVisitor f) {
         ParamRef k = param_ref("kernel", kernel_, dkernel_);
         f(k);
         ParamRef b = param_ref("bias", bias_, dbias_);

@@ -218,8 +218,7 @@ public:
         if (dx && residual()) add_skip_gradient(dy, *dx);
     }
 
-    template <class F>
-    void visit_parameters(F&& f) {
+    void visit_parameters(ParamVisitor f) {
         auto prefixed = [&](const char* prefix) {
             return [&f, prefix](ParamRef& p) {
                 p.name = std::string(prefix) + "/" + p.name;
@@ -230,8 +229,7 @@ public:
         depthwise_.visit_parameters(prefixed("depthwise"));
         project_.visit_parameters(prefixed("project"));
     }
-    template <class F>
-    void visit_buffers(F&& f) {
+    void visit_buffers(BufferVisitor f) {
         auto prefixed = [&](const char* prefix) {
             return [&f, prefix](BufferRef& b) {
                 b.name = std::string(prefix) + "/" + b.name;

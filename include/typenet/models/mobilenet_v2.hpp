@@ -99,14 +99,10 @@ public:
     /// (or the classifier's output with IncludeTop), valid until the next call.
     const Tensor<2>& forward(const Tensor<4>& x) { return net_.forward(x); }
 
-    template <class F>
-    void visit_parameters(F&& f) {
-        net_.visit_parameters(f);
-    }
-    template <class F>
-    void visit_buffers(F&& f) {
-        net_.visit_buffers(f);
-    }
+    // Through a type-erased visitor: the backbone's visit is compiled once, not once per
+    // caller's lambda (see `FunctionRef`).
+    void visit_parameters(ParamVisitor f) { net_.visit_parameters(f); }
+    void visit_buffers(BufferVisitor f) { net_.visit_buffers(f); }
 
     /// Freeze or unfreeze everything.
     void set_trainable(bool t) { net_.set_trainable(t); }
