@@ -215,6 +215,27 @@ TEST_CASE("FunctionRef calls the callable it refers to, with its state, and retu
     CHECK(acc.total == 15);
 }
 
+namespace {
+int twice_of(int x) { return 2 * x; }
+std::size_t visited_tensors = 0;
+void count_tensor(ParamRef&) { ++visited_tensors; }
+}  // namespace
+
+TEST_CASE("FunctionRef refers to a function as well") {
+    FunctionRef<int(int)> f = twice_of;
+    CHECK(f(21) == 42);
+    FunctionRef<int(int)> g = &twice_of;
+    CHECK(g(4) == 8);
+    FunctionRef<int(int)> copy = f;  // a copy refers to the same function, not to f
+    CHECK(copy(5) == 10);
+    Dense<4> d;
+    Rng rng(1);
+    d.build({3}, rng);
+    visited_tensors = 0;
+    d.visit_parameters(count_tensor);  // a plain function as the visitor
+    CHECK(visited_tensors == 2);
+}
+
 TEST_CASE("a layer visited through a ParamVisitor: every tensor once, in order, with its gradient") {
     Sequential<Dense<4, ReLU>, Dense<2>> m;
     m.build({3}, 1);

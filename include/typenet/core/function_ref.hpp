@@ -18,23 +18,48 @@ namespace typenet {
 template <class Sig>
 class FunctionRef;
 
+namespace detail {
+template <class T>
+inline constexpr bool is_function_ref = false;
+template <class Sig>
+inline constexpr bool is_function_ref<FunctionRef<Sig>> = true;
+}  // namespace detail
+
 template <class R, class... A>
 class FunctionRef<R(A...)> {
 public:
+    /// Refer to a callable object (lambda, functor): it must outlive every call.
     template <class F>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> && std::is_invocable_r_v<R, F&, A...>)
+        requires(!detail::is_function_ref<std::remove_cvref_t<F>> && !std::is_function_v<std::remove_reference_t<F>> &&
+                 std::is_invocable_r_v<R, F&, A...>)
     FunctionRef(F&& f) noexcept  // NOLINT: converts implicitly, like a function pointer
-        : obj_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
-          call_([](void* o, A... a) -> R {
-              auto& fn = *static_cast<std::remove_reference_t<F>*>(o);
+        : call_([](Target t, A... a) -> R {
+              auto& fn = *static_cast<std::remove_reference_t<F>*>(t.obj);
               if constexpr (std::is_void_v<R>) std::invoke(fn, std::forward<A>(a)...);
               else return std::invoke(fn, std::forward<A>(a)...);
-          }) {}
-    R operator()(A... a) const { return call_(obj_, std::forward<A>(a)...); }
+          }) {
+        target_.obj = const_cast<void*>(static_cast<const void*>(std::addressof(f)));
+    }
+    /// Refer to a function (a function's name converts to its pointer).
+    template <class Fn>
+        requires(std::is_function_v<Fn> && std::is_invocable_r_v<R, Fn*, A...>)
+    FunctionRef(Fn* fp) noexcept  // NOLINT: converts implicitly
+        : call_([](Target t, A... a) -> R {
+              auto* fn = reinterpret_cast<Fn*>(t.fn);
+              if constexpr (std::is_void_v<R>) std::invoke(fn, std::forward<A>(a)...);
+              else return std::invoke(fn, std::forward<A>(a)...);
+          }) {
+        target_.fn = reinterpret_cast<void (*)()>(fp);
+    }
+    R operator()(A... a) const { return call_(target_, std::forward<A>(a)...); }
 
 private:
-    void* obj_;
-    R (*call_)(void*, A...);
+    union Target {
+        void* obj;
+        void (*fn)();
+    };
+    Target target_;
+    R (*call_)(Target, A...);
 };
 
 }  // namespace typenet
