@@ -65,6 +65,7 @@ def tests_meson():
     out.append("test('cli_data', find_program('sh'), args : [files('apps/check_cli.sh'), typenet_cli, meson.current_build_dir() / 'cli_work'], env : test_env, timeout : 900)")
     out.append("if get_option('examples')")
     out.append("  test('example_custom_model', example_bins['custom_model'], env : test_env)")
+    out.append("  test('example_arguments', find_program('sh'), args : [files('examples/check_arguments.sh'), example_bins['custom_model'], example_bins['rock_paper_scissors'], example_bins['fine_tune']], env : test_env)")
     out.append("  test('example_classify_image_data', find_program('sh'), args : [files('examples/check_classify_image.sh'), example_bins['classify_image']], env : test_env)")
     out.append("  check_outputs = executable('check_outputs', 'examples/check_outputs.cpp', dependencies : typenet_dep, cpp_args : test_args)")
     out.append("  test('example_rock_paper_scissors_data', find_program('sh'), args : [files('examples/run_rock_paper_scissors.sh'), example_bins['rock_paper_scissors'], check_outputs, meson.current_build_dir() / 'rock_paper_scissors_out'], env : test_env, timeout : 1200)")
