@@ -30,6 +30,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/core/function_ref.hpp"
 #include "typenet/kernels/conv_geometry.hpp"
 #include "typenet/kernels/epilogue.hpp"
 #include "typenet/kernels/parallel.hpp"
@@ -301,10 +302,12 @@ TYPENET_INLINE void direct_grad_tile(const float* const (&src)[KB], std::size_t 
 
 /// Weight gradient over all output rows, `NV` vectors of output channels. Output-gradient
 /// row r (image * oh + oy) comes from `dy_row(r, buf)`, which returns a pointer to it
-/// (stored: into dy; produced: written to `buf`, the thread's `ow * cout` floats).
-template <std::size_t NV, class DyRow>
-void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, const float* x, DyRow&& dy_row,
-                                    float* dw, bool accumulate, const InputMap& m, bool produced) {
+/// (stored: into dy; produced: written to `buf`, the thread's `ow * cout` floats). Called
+/// once per row, so it is type-erased: one copy of the kernel serves both forms.
+template <std::size_t NV>
+void conv_direct_backward_weight_nv(const ConvGeometry& g, std::size_t cout, const float* x,
+                                    FunctionRef<const float*(std::size_t, float*)> dy_row, float* dw,
+                                    bool accumulate, const InputMap& m, bool produced) {
     constexpr std::size_t W = simd_width, G = direct_group<NV>, KB = direct_block<G>;
     const std::size_t K = g.kh * g.kw * g.c, kwc = g.kw * g.c, ldp = NV * W;
     const std::size_t slab_w = std::max(g.pad_left + g.w, (g.ow - 1) * g.sw + g.kw);
