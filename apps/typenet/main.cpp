@@ -161,6 +161,19 @@ struct BatchStats {
     }
 };
 
+/// Unfreeze MobileNetV2 from `from`: a block number (0-16) or a layer name ("expanded_conv_12",
+/// "Conv_1"). @throws config_error when it is neither.
+void unfreeze_backbone(models::MobileNetV2<>& backbone, const std::string& from) {
+    if (!from.empty() && from.find_first_not_of("0123456789") == std::string::npos) {
+        errno = 0;
+        const unsigned long long b = std::strtoull(from.c_str(), nullptr, 10);
+        if (errno == ERANGE || b > 16) throw config_error("block " + from + " is not one of MobileNetV2's blocks 0..16");
+        backbone.unfreeze_from(static_cast<std::size_t>(b));
+    } else {
+        backbone.unfreeze_from(from);
+    }
+}
+
 int cmd_train(const Args& args) {
     if (args.positional().size() != 1) throw UsageError("train needs exactly one DATA_DIR");
     const fs::path dir = args.positional()[0];
@@ -177,6 +190,15 @@ int cmd_train(const Args& args) {
     const double val_split = args.real("--val-split", 0.2, 0.0, 0.9);
     const bool augment = args.flag("--augment");
     const fs::path weights = args.get("--weights").value_or((data_dir() / "weights").string());
+    // A mistyped --fine-tune-from is refused now, not after the head's epochs.
+    if (auto from = args.get("--fine-tune-from")) {
+        models::MobileNetV2<> probe;
+        try {
+            unfreeze_backbone(probe, *from);
+        } catch (const config_error& e) {
+            throw UsageError(std::string("--fine-tune-from: ") + e.what());
+        }
+    }
 
     data::ImageFolder folder(dir);
     const auto& names = folder.class_names();
@@ -212,10 +234,7 @@ int cmd_train(const Args& args) {
     std::string ft_from = "none";
     if (auto from = args.get("--fine-tune-from")) {
         auto& backbone = net.layer<0>();
-        char* end = nullptr;
-        const unsigned long b = std::strtoul(from->c_str(), &end, 10);
-        if (!from->empty() && !*end) backbone.unfreeze_from(static_cast<std::size_t>(b));
-        else backbone.unfreeze_from(*from);
+        unfreeze_backbone(backbone, *from);
         backbone.set_batchnorm_mode(BatchNormMode::Frozen);
         ft_from = *from;
         auto tuned = compile(net, Adam(static_cast<float>(ft_lr)), CategoricalCrossentropy<>(), CategoricalAccuracy());

@@ -20,6 +20,9 @@ expect 2 "--epochs: \"x\" is not a whole number" "$bin" train x --out m --epochs
 expect 2 "--epochs: \"-1\" is not a whole number" "$bin" train x --out m --epochs -1
 expect 2 "--epochs: \"5x\" is not a whole number" "$bin" train x --out m --epochs 5x
 expect 2 "is not a whole number" "$bin" train x --out m --epochs 99999999999999999999999
+expect 2 "--fine-tune-from: .*no layer named \"expanded_conv12\"" "$bin" train x --out m --fine-tune-from expanded_conv12
+expect 2 "--fine-tune-from: block 17 is not one of" "$bin" train x --out m --fine-tune-from 17
+expect 2 "--fine-tune-from: .*no layer named \"-1\"" "$bin" train x --out m --fine-tune-from -1
 expect 2 "unknown command" "$bin" frobnicate
 expect 1 "cannot open for reading" "$bin" info /nonexistent/model.tnet
 data=${TYPENET_DATA:-../shared}
