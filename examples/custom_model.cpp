@@ -10,7 +10,6 @@
 // updates it like any built-in layer.
 //
 //     custom_model [--epochs N] [--seed S]
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -105,23 +104,15 @@ int main(int argc, char** argv) {
     std::uint64_t seed = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        // A whole number, all of it digits: "abc", "5x" or "-1" is an error, not 0, 5 or 2^64 - 1.
-        auto number = [&](unsigned long long& out) {
-            if (i + 1 >= argc) return false;
-            const std::string v = argv[++i];
-            char* end = nullptr;
-            errno = 0;
-            out = std::strtoull(v.c_str(), &end, 10);
-            return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos && *end == 0 && errno == 0;
-        };
-        unsigned long long n = 0;
         if (a == "--epochs" || a == "--seed") {
-            if (!number(n)) {
+            // "abc", "5x" or "-1" is an error, not 0, 5 or 2^64 - 1.
+            const auto n = i + 1 < argc ? parse_whole_number(argv[++i]) : std::nullopt;
+            if (!n) {
                 std::fprintf(stderr, "custom_model: %s needs a whole number\n", a.c_str());
                 return 2;
             }
-            if (a == "--epochs") epochs = static_cast<std::size_t>(n);
-            else seed = n;
+            if (a == "--epochs") epochs = static_cast<std::size_t>(*n);
+            else seed = *n;
         } else {
             std::fprintf(stderr, "usage: custom_model [--epochs N] [--seed S]\n");
             return 2;

@@ -55,12 +55,12 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) throw config_error(a + " needs a value");
             return argv[++i];
         };
-        // A whole number, all of it digits ("5x" and "-1" are errors, not 5 and 2^64 - 1).
-        auto whole = [&]() -> unsigned long long {
+        // "5x" and "-1" are errors, not 5 and 2^64 - 1.
+        auto whole = [&]() -> std::uint64_t {
             const std::string v = next();
-            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-                throw config_error("\"" + v + "\" is not a whole number");
-            return std::stoull(v);  // out of range: std::out_of_range
+            const auto n = parse_whole_number(v);
+            if (!n) throw config_error("\"" + v + "\" is not a whole number");
+            return *n;
         };
         try {
             if (a == "--data") o.data = next();

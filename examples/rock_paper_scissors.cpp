@@ -10,7 +10,6 @@
 // ../shared). Everything the run makes goes to --out (default out/rock_paper_scissors):
 // dataset_info.txt, examples.png, summary.txt, history.csv, loss.png/svg,
 // accuracy.png/svg, confusion_matrix.png, predictions.png, metrics.json, model.tnet.
-#include <cerrno>
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -61,13 +60,9 @@ bool parse(int argc, char** argv, Options& o, int& status) {
         };
         auto number = [&](const char* name) -> unsigned long long {
             const std::string v = value(name);
-            char* end = nullptr;
-            errno = 0;
-            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-            // All digits: strtoull would take "-1" as 2^64 - 1.
-            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE)
-                throw config_error(std::string(name) + ": \"" + v + "\" is not a whole number");
-            return n;
+            const auto n = parse_whole_number(v);
+            if (!n) throw config_error(std::string(name) + ": \"" + v + "\" is not a whole number");
+            return *n;
         };
         if (a == "--data") o.data = value("--data");
         else if (a == "--out") o.out = value("--out");

@@ -22,7 +22,6 @@
 // cores it is bound to, unless OMP_NUM_THREADS is set. An error on any process ends the whole job (MPI_Abort).
 //
 // Built without MPI (CMake TYPENET_WITH_MPI=OFF, meson -Dmpi=false) it only says so.
-#include <cerrno>
 #include <cstdio>
 
 #if !defined(TYPENET_WITH_MPI)
@@ -80,13 +79,9 @@ bool parse(int argc, char** argv, Options& o) {
         };
         auto number = [&]() -> std::size_t {
             const std::string v = value();
-            char* end = nullptr;
-            errno = 0;
-            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-            // All digits: strtoull would take "-1" as 2^64 - 1.
-            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE)
-                throw config_error(a + ": \"" + v + "\" is not a whole number");
-            return static_cast<std::size_t>(n);
+            const auto n = parse_whole_number(v);
+            if (!n) throw config_error(a + ": \"" + v + "\" is not a whole number");
+            return static_cast<std::size_t>(*n);
         };
         if (a == "--data") o.data = value();
         else if (a == "--out") o.out = value();

@@ -16,7 +16,6 @@
 // accuracy plots, the validation confusion matrix, metrics.json) go to --report
 // (default MODEL.report/). Errors are one line on stderr and a non-zero exit status
 // (2 for bad arguments).
-#include <cerrno>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -86,14 +85,9 @@ public:
     std::size_t count(const std::string& k, std::size_t fallback, std::size_t lo = 1) const {
         auto v = get(k);
         if (!v) return fallback;
-        char* end = nullptr;
-        errno = 0;
-        const unsigned long long n = std::strtoull(v->c_str(), &end, 10);
-        // All digits: strtoull would take "-1" as 2^64 - 1 and " 5" or "+5" as 5.
-        if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos || *end || errno == ERANGE ||
-            n < lo)
-            throw UsageError(k + ": \"" + *v + "\" is not a whole number >= " + std::to_string(lo));
-        return static_cast<std::size_t>(n);
+        const auto n = parse_whole_number(*v);
+        if (!n || *n < lo) throw UsageError(k + ": \"" + *v + "\" is not a whole number >= " + std::to_string(lo));
+        return static_cast<std::size_t>(*n);
     }
     double real(const std::string& k, double fallback, double lo, double hi) const {
         auto v = get(k);
@@ -164,11 +158,9 @@ struct BatchStats {
 /// Unfreeze MobileNetV2 from `from`: a block number (0-16) or a layer name ("expanded_conv_12",
 /// "Conv_1"). @throws config_error when it is neither.
 void unfreeze_backbone(models::MobileNetV2<>& backbone, const std::string& from) {
-    if (!from.empty() && from.find_first_not_of("0123456789") == std::string::npos) {
-        errno = 0;
-        const unsigned long long b = std::strtoull(from.c_str(), nullptr, 10);
-        if (errno == ERANGE || b > 16) throw config_error("block " + from + " is not one of MobileNetV2's blocks 0..16");
-        backbone.unfreeze_from(static_cast<std::size_t>(b));
+    if (const auto b = parse_whole_number(from)) {
+        if (*b > 16) throw config_error("block " + from + " is not one of MobileNetV2's blocks 0..16");
+        backbone.unfreeze_from(static_cast<std::size_t>(*b));
     } else {
         backbone.unfreeze_from(from);
     }

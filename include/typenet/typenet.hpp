@@ -9,6 +9,7 @@
 #include "typenet/core/gradient_check.hpp"
 #include "typenet/core/init.hpp"
 #include "typenet/core/layer.hpp"
+#include "typenet/core/number.hpp"
 #include "typenet/core/parameter.hpp"
 #include "typenet/core/paths.hpp"
 #include "typenet/core/random.hpp"

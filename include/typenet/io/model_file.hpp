@@ -35,6 +35,7 @@
 
 #include "typenet/config.hpp"
 #include "typenet/core/error.hpp"
+#include "typenet/core/number.hpp"
 #include "typenet/core/parameter.hpp"
 #include "typenet/core/tensor.hpp"
 #include "typenet/io/archive.hpp"
@@ -107,9 +108,9 @@ std::array<std::size_t, M::input_rank - 1> parse_input_shape(const std::string& 
     std::size_t i = 0, values = 1;
     while (std::getline(is, part, ',')) {
         if (i >= out.size()) throw mismatch_error(path, "input shape (" + text + ") has more extents than the model's input");
-        if (part.empty() || part.size() > 18 || part.find_first_not_of("0123456789") != std::string::npos)
-            throw format_error(path, "bad input_shape metadata \"" + text + "\"");
-        out[i] = std::stoull(part);
+        const auto extent = part.size() <= 18 ? parse_whole_number(part) : std::nullopt;
+        if (!extent) throw format_error(path, "bad input_shape metadata \"" + text + "\"");
+        out[i] = static_cast<std::size_t>(*extent);
         values = checked_mul(values, out[i]).value_or(SIZE_MAX);
         ++i;
     }
