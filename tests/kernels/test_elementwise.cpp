@@ -247,6 +247,21 @@ TEST_CASE("scale_shift with clamp") {
                 }
             CHECK(worst < 1e-6);
             CHECK(std::memcmp(in_place.data(), y.data(), y.size() * sizeof(float)) == 0);
+
+            // With a residual added before the clamp (a block's output), also written over
+            // the residual itself.
+            const auto res = naive::random(rows * c, 4);
+            std::vector<float> yr(rows * c), over_res = res;
+            scale_shift(x.data(), rows, c, sc.data(), sh.data(), yr.data(), -0.25f, 0.5f, res.data());
+            scale_shift(x.data(), rows, c, sc.data(), sh.data(), over_res.data(), -0.25f, 0.5f, over_res.data());
+            worst = 0;
+            for (std::size_t i = 0; i < rows; ++i)
+                for (std::size_t j = 0; j < c; ++j) {
+                    const double v = double(x[i * c + j]) * sc[j] + sh[j] + res[i * c + j];
+                    worst = std::max(worst, std::abs(std::min(0.5, std::max(-0.25, v)) - yr[i * c + j]));
+                }
+            CHECK(worst < 1e-6);
+            CHECK(std::memcmp(over_res.data(), yr.data(), yr.size() * sizeof(float)) == 0);
         }
 }
 

@@ -305,16 +305,23 @@ TEST_CASE("ConvBN: folded equals convolution followed by batch norm, within 1e-4
         eval.training = false;
         eval.backward = false;
         Tensor<4> folded = run(cb, x, eval);
+        // Moving statistics with a backward to follow (an input gradient in inference mode):
+        // the convolution, then batch norm applied to its stored output.
+        Context moving;
+        moving.training = false;
+        Tensor<4> unfolded = run(cb, x, moving);
         Tensor<4> z = naive_conv(x, cb.kernel(), 2, true, depthwise);
-        double worst = 0;
+        double worst = 0, worst_unfolded = 0;
         for (std::size_t i = 0; i < z.size(); ++i) {
             const std::size_t c = i % 8;
             double v = bn.gamma(c) * (z.data()[i] - bn.moving_mean(c)) / std::sqrt(bn.moving_variance(c) + 1e-3) +
                        bn.beta(c);
             v = std::min(std::max(v, 0.0), 6.0);
             worst = std::max(worst, std::abs(v - folded.data()[i]));
+            worst_unfolded = std::max(worst_unfolded, std::abs(v - unfolded.data()[i]));
         }
         CHECK(worst < 1e-4);
+        CHECK(worst_unfolded < 1e-4);
     }
 }
 
@@ -376,6 +383,52 @@ TEST_CASE("Conv2DBN as a first layer (no input gradient) gives the gradients of 
             CHECK(scale > 0);
             CHECK(worst <= 1e-5 * scale);
         }
+        set_num_threads(threads_before);
+    }
+}
+
+TEST_CASE("Conv2DBN stem, training forward: batch statistics and output against a naive reference") {
+    // The stem takes its batch statistics piece by piece as the direct kernel makes its
+    // rows (several pieces and chunks here: 4096 output pixels of 32 channels). Reference:
+    // the input rescaled by x * 2 - 1, a naive convolution in double, mean and biased
+    // variance in double, then gamma, beta, ReLU6 and the moving averages written out.
+    for (int threads : {1, 2}) {
+        const int threads_before = max_threads();
+        set_num_threads(threads);
+        Rng rng(23);
+        Conv2DBN<32, 3, 2, ReLU6, 2.0f, -1.0f> stem;
+        Tensor<4> x = random_tensor<4>({4, 64, 63, 3}, rng, 0, 1);
+        stem.build(shape_of(x), rng);
+        auto& bn = stem.batchnorm();
+        for (std::size_t c = 0; c < 32; ++c) {
+            bn.gamma(c) = 0.5f + 0.03f * float(c);
+            bn.beta(c) = 0.1f * float(c % 7) - 0.2f;
+        }
+        Tensor<4> xs = x;
+        for (std::size_t i = 0; i < xs.size(); ++i) xs.data()[i] = x.data()[i] * 2.0f - 1.0f;
+        const Tensor<4> z = naive_conv(xs, stem.kernel(), 2, true, false);
+        Context ctx;
+        ctx.training = true;
+        const Tensor<4> y = run(stem, x, ctx);
+        REQUIRE(shape_of(y) == shape_of(z));
+        const std::size_t rows = z.size() / 32;
+        double worst = 0;
+        for (std::size_t c = 0; c < 32; ++c) {
+            double m = 0, v = 0;
+            for (std::size_t r = 0; r < rows; ++r) m += z.data()[r * 32 + c];
+            m /= double(rows);
+            for (std::size_t r = 0; r < rows; ++r) v += std::pow(z.data()[r * 32 + c] - m, 2);
+            v /= double(rows);
+            for (std::size_t r = 0; r < rows; ++r) {
+                const double e = std::clamp(bn.gamma(c) * (z.data()[r * 32 + c] - m) / std::sqrt(v + 1e-3) + bn.beta(c),
+                                            0.0, 6.0);
+                worst = std::max(worst, std::fabs(e - y.data()[r * 32 + c]));
+            }
+            CHECK(bn.moving_mean(c) == doctest::Approx(0.01 * m).epsilon(1e-4));
+            CHECK(bn.moving_variance(c) == doctest::Approx(0.99 + 0.01 * v * rows / (rows - 1)).epsilon(1e-4));
+        }
+        INFO(threads << " thread(s): largest difference " << worst);
+        CHECK(worst < 1e-4);
         set_num_threads(threads_before);
     }
 }

@@ -426,6 +426,36 @@ inline void conv_direct_forward_rows(const ConvGeometry& g, std::size_t cout, co
     conv_direct_forward(s, cout, x + (img * g.h + lo) * g.w * g.c, w, y, e, m);
 }
 
+/// Output rows of the direct convolution `g` on demand (row = image * oh + oy, `g.ow *
+/// cout` floats each), for callers that produce the output piecewise
+/// (`produce_channel_mean_var`): the stem of a training step takes its batch statistics
+/// while each piece is in cache instead of in two passes over the stored output. Each row
+/// has the bits of `conv_direct_forward`'s (see `conv_direct_forward_rows`). Serial: for a
+/// parallel region's threads. Requires `conv_direct_eligible` (checked here).
+class DirectRows {
+public:
+    DirectRows(const ConvGeometry& g, std::size_t cout, const float* x, const float* w, const InputMap& m = {})
+        : g_(g), cout_(cout), x_(x), w_(w), m_(m) {
+        detail::check_direct(g, cout, "DirectRows");
+        if (!x || !w) throw shape_error("DirectRows: null input or weights");
+    }
+    void operator()(std::size_t r0, std::size_t r1, float* out) const {
+        for (std::size_t r = r0; r < r1;) {
+            const std::size_t img = r / g_.oh, oy = r % g_.oh, n = std::min(r1 - r, g_.oh - oy);  // within one image
+            conv_direct_forward_rows(g_, cout_, x_, w_, img, oy, oy + n, out, {}, m_);
+            out += n * g_.ow * cout_;
+            r += n;
+        }
+    }
+
+private:
+    ConvGeometry g_;
+    std::size_t cout_;
+    const float* x_;
+    const float* w_;
+    InputMap m_;
+};
+
 /// Direct convolution weight gradient (HWIO, overwritten or accumulated); requires
 /// `conv_direct_eligible` (throws `shape_error` otherwise).
 inline void conv_direct_backward_weight(const ConvGeometry& g, std::size_t cout, const float* x, const float* dy,

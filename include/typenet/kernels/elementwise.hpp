@@ -298,10 +298,11 @@ void produce_channel_mean_var(std::size_t rows, std::size_t c, std::size_t unit,
                                      mean, var);
 }
 
-/// Per-channel affine transform with a clamp: `y = min(max(x * scale[ch] + shift[ch], lo), hi)`
-/// (batch-norm inference, or training after the statistics). `y` may alias `x`.
+/// Per-channel affine transform with a clamp: `y = min(max(x * scale[ch] + shift[ch] (+
+/// residual), lo), hi)` (batch-norm inference, or training after the statistics), one pass.
+/// `residual` (x's shape) may be null. `y` may alias `x` or `residual`.
 inline void scale_shift(const float* x, std::size_t rows, std::size_t c, const float* scale, const float* shift,
-                        float* y, float lo = -INFINITY, float hi = INFINITY) {
+                        float* y, float lo = -INFINITY, float hi = INFINITY, const float* residual = nullptr) {
     if (rows == 0 || c == 0) return;
     if (!(x && scale && shift && y)) detail::fail("scale_shift", "null pointer");
     constexpr std::size_t W = simd_width;
@@ -313,10 +314,12 @@ inline void scale_shift(const float* x, std::size_t rows, std::size_t c, const f
     parallel_ranges(T, rows, [&](std::size_t r0, std::size_t r1) {
         for (std::size_t r = r0; r < r1; ++r) {
             const float* xr = x + r * c;
+            const float* rr = residual ? residual + r * c : nullptr;
             float* yr = y + r * c;
             for (std::size_t j = 0; j < c; j += W) {
                 const std::size_t n = std::min(W, c - j);
                 vfloat v = xsimd::fma(detail::lanes(xr + j, n), detail::lanes(scale + j, n), detail::lanes(shift + j, n));
+                if (rr) v += detail::lanes(rr + j, n);
                 if (do_clamp) v = detail::clamp(v, vlo, vhi);
                 if (stream) detail::store_stream(yr + j, v);  // c % 16 == 0: whole, aligned vectors
                 else detail::store_n(yr + j, v, n);

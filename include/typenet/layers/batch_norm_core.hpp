@@ -356,16 +356,8 @@ private:
         // Without a residual, y = clamp(z * k1 + k2): backward can recompute the
         // clamp's mask from z and these coefficients rather than read y.
         mask_from_z_ = !residual;
-        if (!y) {
-            // Deferred: the consumer applies activation_map() as it reads z.
-        } else if (!residual) {
-            kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi);
-        } else {
-            kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y);
-            const std::size_t n = rows * C;
-            TYPENET_OMP(parallel for simd schedule(static) if (n > (1u << 16)))
-            for (std::size_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i] + residual[i], lo), hi);
-        }
+        // Deferred (null y): the consumer applies activation_map() as it reads z.
+        if (y) kernels::scale_shift(z, rows, C, k1_.data(), k2_.data(), y, lo, hi, residual);
         update_moving_averages();
     }
 

@@ -130,18 +130,23 @@ public:
             dirty_ = true;
             return;
         }
+        if (path_ == Path::batch && !xmap && !op_.spec.depthwise && !op_.pointwise() &&
+            kernels::conv_direct_eligible(geom_, C)) {
+            // A network's first layer (MobileNetV2's stem): the statistics taken piece by
+            // piece as the direct kernel makes its rows, not in passes over the stored z.
+            bn_.forward_batch_produced(z, rows, geom_.ow,
+                                       kernels::DirectRows(geom_, C, x, op_.kernel.data(), op_.spec.input), y,
+                                       residual, lo, hi);
+            dirty_ = true;
+            return;
+        }
         op_.forward(geom_, x, op_.kernel.data(), z);
         if (path_ == Path::batch) {
             bn_.forward_batch(z, rows, y, residual, lo, hi);
             dirty_ = true;  // the moving averages moved: the folded form must be recomputed
         } else {
             refold();
-            for (std::size_t r = 0; r < rows; ++r)
-                for (std::size_t c = 0; c < C; ++c) {
-                    float v = z[r * C + c] * scale_[c] + shift_[c];
-                    if (residual) v += residual[r * C + c];
-                    y[r * C + c] = std::min(std::max(v, lo), hi);
-                }
+            kernels::scale_shift(z, rows, C, scale_.data(), shift_.data(), y, lo, hi, residual);
         }
     }
 
