@@ -18,6 +18,14 @@ double max_abs_diff(const A& a, const B& b) {
     return m;
 }
 
+/// Largest |a| over a tensor.
+template <class A>
+double max_abs(const A& a) {
+    double m = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(static_cast<double>(a.data()[i])));
+    return m;
+}
+
 /// One-hot rows for labels.
 inline Tensor<2> one_hot(const std::vector<int>& labels, std::size_t classes) {
     Tensor<2> t = zeros<2>({labels.size(), classes});

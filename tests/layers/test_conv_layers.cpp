@@ -387,6 +387,79 @@ TEST_CASE("Conv2DBN as a first layer (no input gradient) gives the gradients of 
     }
 }
 
+TEST_CASE("ConvBN with frozen batch norm: the produced backward equals the unfolded one") {
+    // Frozen batch norm while the weights train (fine-tuning) runs the folded kernel, and its
+    // backward takes dy masked by the clamp a block of rows at a time (1x1, depthwise, a first
+    // layer on the direct kernel). Reference: the same layer in the moving-statistics path
+    // (Auto mode, not training, a backward to follow), which normalises the stored
+    // convolution output and runs the generic gradients (gradient-checked above).
+    auto compare = [](auto& a, auto& b, const Tensor<4>& x, bool with_dx, const std::string& what) {
+        Rng rng(29);
+        a.build(shape_of(x), rng);
+        b.build(shape_of(x), rng);
+        b.kernel() = a.kernel();
+        auto& bna = a.batchnorm();
+        auto& bnb = b.batchnorm();
+        for (std::size_t c = 0; c < a.out_channels(); ++c) {
+            bna.gamma(c) = bnb.gamma(c) = rng.uniform(0.5f, 2.0f);
+            bna.beta(c) = bnb.beta(c) = rng.uniform(-0.5f, 1.5f);
+            bna.moving_mean(c) = bnb.moving_mean(c) = rng.uniform(-0.5f, 0.5f);
+            bna.moving_variance(c) = bnb.moving_variance(c) = rng.uniform(0.2f, 3.0f);
+        }
+        a.set_batchnorm_mode(BatchNormMode::Frozen);
+        Context frozen;
+        frozen.training = true;
+        Context moving;
+        moving.training = false;
+        Tensor<4> ya(a.output_shape(shape_of(x))), yb(shape_of(ya)), dxa(shape_of(x)), dxb(shape_of(x));
+        a.forward(x, ya, frozen);
+        b.forward(x, yb, moving);
+        CHECK(test::max_abs_diff(ya, yb) < 1e-4);
+        const Tensor<4> dy = random_tensor<4>(shape_of(ya), rng, -1, 1);
+        a.backward(x, ya, dy, with_dx ? &dxa : nullptr, frozen);
+        b.backward(x, yb, dy, &dxb, moving);
+        std::vector<ParamRef> pa, pb;
+        a.visit_parameters([&](ParamRef& p) { pa.push_back(p); });
+        b.visit_parameters([&](ParamRef& p) { pb.push_back(p); });
+        double worst = 0, scale = 0;
+        for (std::size_t j = 0; j < pb[0].size; ++j) scale = std::max(scale, double(std::fabs(pb[0].grad[j])));
+        for (std::size_t j = 0; j < pa[0].size; ++j)
+            worst = std::max(worst, double(std::fabs(pa[0].grad[j] - pb[0].grad[j])));
+        INFO(what << ": kernel gradient, largest difference " << worst << " of " << scale);
+        CHECK(scale > 0);
+        CHECK(worst <= 1e-5 * scale);
+        if (with_dx) {
+            INFO(what << ": input gradient, largest difference " << test::max_abs_diff(dxa, dxb));
+            CHECK(test::max_abs(dxb) > 0);
+            CHECK(test::max_abs_diff(dxa, dxb) <= 1e-5 * test::max_abs(dxb));
+        }
+    };
+    for (int threads : {1, 2}) {
+        const int threads_before = max_threads();
+        set_num_threads(threads);
+        Rng rng(31);
+        const Tensor<4> x8 = random_tensor<4>({3, 9, 7, 8}, rng, -1, 1), x24 = random_tensor<4>({2, 9, 8, 24}, rng, 0, 2);
+        const Tensor<4> img = random_tensor<4>({3, 14, 13, 3}, rng, 0, 1);
+        {
+            ConvBN<ReLU6> a(detail::ConvSpec{24, 1, 1, Padding::Same, false}), b(a.spec());
+            compare(a, b, x8, true, "1x1 + ReLU6");
+        }
+        {
+            ConvBN<Linear> a(detail::ConvSpec{24, 1, 1, Padding::Same, false}), b(a.spec());
+            compare(a, b, x8, true, "1x1, linear");
+        }
+        for (std::size_t stride : {1, 2}) {
+            ConvBN<ReLU6> a(detail::ConvSpec{0, 3, stride, Padding::Same, true}), b(a.spec());
+            compare(a, b, x24, true, stride == 1 ? "depthwise, stride 1" : "depthwise, stride 2");
+        }
+        {
+            Conv2DBN<32, 3, 2, ReLU6, 2.0f, -1.0f> a, b;
+            compare(a, b, img, false, "stem, no input gradient");
+        }
+        set_num_threads(threads_before);
+    }
+}
+
 TEST_CASE("Conv2DBN stem, training forward: batch statistics and output against a naive reference") {
     // The stem takes its batch statistics piece by piece as the direct kernel makes its
     // rows (several pieces and chunks here: 4096 output pixels of 32 channels). Reference:

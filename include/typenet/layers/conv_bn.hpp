@@ -183,14 +183,23 @@ public:
         if (dx_rows && !(mapped_path && op_.spec.depthwise && !dx && xmap && dx_sums))
             throw config_error("ConvBN: an input gradient handed over row by row needs a depthwise layer's training "
                                "path, the previous layer's map and sums, and no dx");
-        if (std::is_same_v<Act, ReLU6> && !fused_mask) {
+        const bool train_conv = ctx.trainable;
+        const bool affine = ctx.trainable && bn_.affine_trainable();  // gamma and beta get gradients
+        // Moving statistics folded into the kernel (a frozen batch norm while the weights
+        // train: fine-tuning): the 1x1, depthwise and first-layer kernels take the gradient
+        // before the activation (dy masked by the clamp) a block of rows at a time, so it
+        // is never written as a tensor and read back by each product.
+        const bool folded_produced =
+            path_ == Path::folded && (op_.pointwise() || op_.spec.depthwise ||
+                                      (!dx && train_conv && kernels::conv_direct_eligible(g, C)));
+        if (std::is_same_v<Act, ReLU6> && !fused_mask && !folded_produced) {
             float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
             gp = gb;
         }
-        const bool train_conv = ctx.trainable;
-        const bool affine = ctx.trainable && bn_.affine_trainable();  // gamma and beta get gradients
-        if (path_ == Path::folded) {
+        if (folded_produced) {
+            backward_folded_produced(g, x, y, dy, dx, train_conv);
+        } else if (path_ == Path::folded) {
             if (train_conv) {
                 op_.backward_weight(g, x, gp, op_.dkernel.data());
                 scale_kernel_gradient();
@@ -453,6 +462,39 @@ private:
         dirty_ = false;
     }
     /// d loss / d w = d loss / d w' * scale (w' = w * scale per output channel).
+    /// The folded path's backward with the gradient before the activation produced a block
+    /// of rows at a time (see `backward_raw`); `folded_produced` there says when.
+    void backward_folded_produced(const kernels::ConvGeometry& g, const float* x, const float* y, const float* dy,
+                                  float* dx, bool train_conv) {
+        const std::size_t C = op_.out_channels(), ow = g.ow;
+        float* dw = train_conv ? op_.dkernel.data() : nullptr;
+        // Output pixels [p0, p1) of dy masked by the clamp (ReLU6) or copied (linear) to
+        // `out`, rows `ldo` apart.
+        auto rows_of = [y, dy, C](std::size_t p0, std::size_t p1, float* out, std::size_t ldo) {
+            if (ldo == C) return mask_rows(y + p0 * C, dy + p0 * C, out, (p1 - p0) * C);
+            for (std::size_t p = p0; p < p1; ++p) mask_rows(y + p * C, dy + p * C, out + (p - p0) * ldo, C);
+        };
+        if (op_.pointwise()) {
+            if (dx) train_pack_.pack(kernels::Trans::Yes, C, g.c, folded_.data(), C);
+            kernels::pointwise_backward(g.n * g.oh * g.ow, g.c, C, x, dx ? &train_pack_ : nullptr, rows_of, dw, dx);
+        } else if (op_.spec.depthwise) {
+            kernels::depthwise_backward_produced(
+                g, x, folded_.data(),
+                [&rows_of, ow, C](std::size_t r0, std::size_t r1, float* out) { rows_of(r0 * ow, r1 * ow, out, C); },
+                dw, dx);
+        } else {
+            kernels::conv2d_backward_weight_produced(
+                g, C, x, [&rows_of, ow, C](std::size_t r, float* out) { rows_of(r * ow, (r + 1) * ow, out, C); }, dw,
+                op_.spec.input);
+        }
+        if (dw) scale_kernel_gradient();
+    }
+    /// `n` floats of the gradient before the activation: dy where lo < y < hi (ReLU6), or dy.
+    static void mask_rows(const float* y, const float* dy, float* out, std::size_t n) {
+        if constexpr (std::is_same_v<Act, ReLU6>) kernels::clamp_backward(y, dy, out, n, lo, hi);
+        else std::copy(dy, dy + n, out);
+    }
+
     void scale_kernel_gradient() {
         const std::size_t C = op_.out_channels();
         float* d = op_.dkernel.data();
