@@ -11,6 +11,9 @@
 //             the backbone without classifier, which is what the feature cache runs)
 //   train_b32_t2   a full training step (forward + backward through every layer + Adam,
 //             batch norm on batch statistics), batch 32, 2 threads, images/s
+//   train_frozen_bn_b32_t2   the same step with the backbone's batch norm frozen (moving
+//             statistics, gamma and beta fixed: fine-tuning a pretrained backbone as Keras
+//             recommends; PyTorch's counterpart is bench_torch.py --mode finetune_evalbn)
 //   layers    per-layer forward times at batch 64, 2 threads, with GFLOP/s and the share
 //             of --peak (the measured fp32 FMA peak of the machine for 2 threads): each
 //             layer repeated on its own input, and each layer's time within whole passes
@@ -135,7 +138,7 @@ int main(int argc, char** argv) {
         else if (a == "--peak" && i + 1 < argc) peak = std::atof(argv[++i]);
         else if (a == "--only" && i + 1 < argc) only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: bench_mobilenet [--reps N] [--min-time S] [--peak GFLOPS] [--only b1|b64|layers|layers_b1|train_layers|train]\n");
+            std::fprintf(stderr, "usage: bench_mobilenet [--reps N] [--min-time S] [--peak GFLOPS] [--only b1|b64|layers|layers_b1|train_layers|train|train_frozen]\n");
             return 2;
         }
     }
@@ -288,10 +291,13 @@ int main(int argc, char** argv) {
         json << "], \"train_layers_forward_ms\": " << total_f * 1e3 << ", \"train_layers_backward_ms\": " << total_b * 1e3;
         std::fprintf(stderr, "%-22s %-18s %9.1f %9s %9.1f\n", "total", "", total_f * 1e3, "", total_b * 1e3);
     }
-    if (want("train")) {
+    // A training step of the whole network, batch 32, 2 threads: batch norm on batch
+    // statistics ("train"), or frozen in the backbone ("train_frozen").
+    auto train = [&](bool frozen_bn, const char* key, const char* what) {
         set_num_threads(2);
         Trainer t;
         t.build({224, 224, 3}, 2);
+        if (frozen_bn) t.layer<0>().set_batchnorm_mode(BatchNormMode::Frozen);
         Adam opt;
         CategoricalCrossentropy<> loss;
         Tensor<4> x = random_tensor<4>({32, 224, 224, 3}, rng, 0, 1);
@@ -299,10 +305,14 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < 32; ++i) y(i, (i * 37) % 1000) = 1;
         const Stat s = time_it([&] { train_step(t, loss, opt, x, y); }, std::max(3, reps), min_time);
         const double ips = 32 / s.median;
-        std::fprintf(stderr, "training step, batch 32, 2 threads: %.1f images/s (%.0f ms/step)\n", ips, s.median * 1e3);
-        json << ", \"train_b32_t2_img_s\": " << ips << ", \"train_b32_t2_seconds\": " << json_stat(s, 1.0);
+        std::fprintf(stderr, "%s, batch 32, 2 threads: %.1f images/s (%.0f ms/step)\n", what, ips, s.median * 1e3);
+        json << ", \"" << key << "_img_s\": " << ips << ", \"" << key << "_seconds\": " << json_stat(s, 1.0);
+    };
+    if (want("train")) {
+        train(false, "train_b32_t2", "training step");
         json << ", \"peak_rss_mb_after_training\": " << peak_rss_mb();
     }
+    if (want("train_frozen")) train(true, "train_frozen_bn_b32_t2", "training step, batch norm frozen");
     json << "}";
     std::printf("%s\n", json.str().c_str());
     return 0;

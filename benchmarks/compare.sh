@@ -9,7 +9,8 @@
 #
 # Builds bench_mobilenet (release, -march=native), then runs, in each round, alternately:
 # typenet, the peers' kit (../shared/peers/peers.sh: ONNX Runtime 1.30 through npm,
-# PyTorch 1.13 from Debian with OpenBLAS, and the CPU's fp32 FMA peak), typenet again.
+# PyTorch 1.13 from Debian with OpenBLAS, and the CPU's fp32 FMA peak; then the kit's
+# bench_torch.py once more for PyTorch's fine-tuning step with batch norm frozen), typenet again.
 # Where the kit gives no FMA peak (its probe is written for AVX-512), benchmarks/fma_peak
 # measures it for the SIMD architecture typenet is compiled for.
 # In a round, typenet's figures are the medians over both of its runs' repetitions, and the
@@ -20,7 +21,8 @@
 #   {"typenet": {...}, "onnxruntime": {...}, "pytorch": {...}, "peak": {...}, "ratios": {...},
 #    "ratio_range": {...}, "targets": [...], "rounds": [...]}
 # each tool with the medians b1_t1_ms, b1_t2_ms, b64_t2_img_s, train_b32_t2_img_s (null where
-# a tool does not measure it); "targets" checks the median ratios against the targets of
+# a tool does not measure it), and train_frozen_bn_b32_t2_img_s (the training step with the
+# backbone's batch norm frozen: fine-tuning; no target); "targets" checks the median ratios against the targets of
 # issue 3 (and says in how many rounds each was met). The machine is shared: compare ratios
 # from one run.
 set -euo pipefail
@@ -55,6 +57,24 @@ for r in $(seq 1 "$ROUNDS"); do
     log "round $r/$ROUNDS: peers (ONNX Runtime, PyTorch, FMA peak): $PEERS/peers.sh"
     REPS=$REPS "$PEERS/peers.sh" 2>"$R/peers.log" | tee "$R/peers.txt" | tail -1 >"$R/peers.json" ||
       log "peers.sh failed: see $R/peers.log"
+    # The kit times PyTorch's fine-tuning with batch norm training only; its script also has
+    # the frozen-batch-norm step (eval-mode BN), run here with the kit's settings (peers.sh).
+    if [ -f "$PEERS/bench_torch.py" ]; then
+      log "round $r/$ROUNDS: PyTorch fine-tuning step with batch norm frozen: $PEERS/bench_torch.py"
+      (cd "$R" && env LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp MALLOC_MMAP_MAX_=0 \
+        MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "$PEERS/bench_torch.py" --reps "$REPS" \
+        --mode finetune_evalbn --batch 32 --threads 2 --memfmt cl) >"$R/torch_frozen_bn.txt" 2>&1 ||
+        log "bench_torch.py --mode finetune_evalbn failed: see $R/torch_frozen_bn.txt"
+      python3 - "$R/peers.json" "$R/torch_frozen_bn.txt" <<'PY' || log "no frozen-BN figure from PyTorch"
+import json, sys
+peers = json.load(open(sys.argv[1]))
+for line in open(sys.argv[2]):
+    if line.startswith("RESULT "):
+        ips = json.loads(line[7:]).get("ips_median")
+        peers.setdefault("pytorch", {})["train_frozen_bn_b32_t2_img_s"] = None if ips is None else round(ips, 2)
+json.dump(peers, open(sys.argv[1], "w"))
+PY
+    fi
     cp "$R/peers.json" "$OUT/peers.json"
   else
     log "no peer kit at $PEERS: typenet alone"
@@ -87,10 +107,11 @@ def load(path):
             return json.load(f)
     except Exception:
         return {}
-FIGS = ("b1_t1_ms", "b1_t2_ms", "b64_t2_img_s", "train_b32_t2_img_s")
+FIGS = ("b1_t1_ms", "b1_t2_ms", "b64_t2_img_s", "train_b32_t2_img_s", "train_frozen_bn_b32_t2_img_s")
 # (figure, higher is better) and the targets of issue 3, as speedups of typenet (>1: faster).
 SPEEDUPS = (("b1_t1", "b1_t1_ms", False), ("b1_t2", "b1_t2_ms", False), ("b64_t2", "b64_t2_img_s", True),
-            ("train_b32_t2", "train_b32_t2_img_s", True))
+            ("train_b32_t2", "train_b32_t2_img_s", True),
+            ("train_frozen_bn_b32_t2", "train_frozen_bn_b32_t2_img_s", True))
 TARGETS = (("batch 64, 2 threads: >= 1.25x ONNX Runtime's images/s", "onnxruntime", "b64_t2_speedup", 1.25),
            ("batch 64, 2 threads: >= 1.5x PyTorch's images/s", "pytorch", "b64_t2_speedup", 1.5),
            ("batch 1, 1 thread: <= 0.8x ONNX Runtime's latency", "onnxruntime", "b1_t1_speedup", 1 / 0.8),
@@ -107,7 +128,8 @@ def typenet_runs(runs):
             return None
         return round(scale / v, 2) if scale else round(v, 3)
     return {"b1_t1_ms": med("b1_t1"), "b1_t2_ms": med("b1_t2"), "b64_t2_img_s": med("b64_t2_seconds", 64),
-            "train_b32_t2_img_s": med("train_b32_t2_seconds", 32)}
+            "train_b32_t2_img_s": med("train_b32_t2_seconds", 32),
+            "train_frozen_bn_b32_t2_img_s": med("train_frozen_bn_b32_t2_seconds", 32)}
 def ratios_of(tn, peer):
     r = {}
     for name, key, higher in SPEEDUPS:
@@ -161,15 +183,14 @@ for what, p, key, goal in TARGETS:
 mem = typenet["peak_rss_mb_b64_inference"]
 targets.append({"target": "peak memory, batch-64 inference: <= 1024 MB", "mb": mem, "met": None if mem is None else mem <= 1024})
 
-row = "%-22s %10s %10s %14s %20s"
-print(row % ("tool", "b1_t1_ms", "b1_t2_ms", "b64_t2_img_s", "train_b32_t2_img_s"))
+row = "%-22s %10s %10s %14s %20s %30s"
+print(row % ("tool", *FIGS))
 if nrounds > 1:
     for i, r in enumerate(rounds, 1):
         for name in ("typenet", "onnxruntime", "pytorch"):
-            d = r[name]
-            print(row % ("round %d %s" % (i, name), d["b1_t1_ms"], d["b1_t2_ms"], d["b64_t2_img_s"], d["train_b32_t2_img_s"]))
+            print(row % ("round %d %s" % (i, name), *(r[name][k] for k in FIGS)))
 for name, d in (("typenet", typenet), ("onnxruntime", peers["onnxruntime"]), ("pytorch", peers["pytorch"])):
-    print(row % (name + (" (median)" if nrounds > 1 else ""), d["b1_t1_ms"], d["b1_t2_ms"], d["b64_t2_img_s"], d["train_b32_t2_img_s"]))
+    print(row % (name + (" (median)" if nrounds > 1 else ""), *(d[k] for k in FIGS)))
 print("speedups of typenet (>1: typenet faster):", json.dumps(ratios))
 if nrounds > 1:
     print("their range over the %d rounds:" % nrounds, json.dumps(ratio_range))
