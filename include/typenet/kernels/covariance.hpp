@@ -29,8 +29,16 @@ public:
     /// Compute the statistics of x (rows x c). Sums: float over blocks of 64 rows in
     /// registers, then double, in fixed chunks of rows added in order (the result does
     /// not depend on the thread count).
+    ///
+    /// Each block's rows of D are made once into a per-thread buffer (in L1), from which
+    /// the tiles broadcast their row values with plain loads; only the upper triangle of the
+    /// symmetric D^T D is summed (vector blocks of columns against the rows up to their
+    /// last column), the rest mirrored. Every entry is the same sum of the same products in
+    /// the same order as a full sweep: the same bits.
     void compute(const float* x, std::size_t rows, std::size_t c) {
-        constexpr std::size_t W = simd_width, B = 64;
+        // G accumulators of one vector each (16 with 32 registers: MobileNetV2's first
+        // expansion, 16 channels, in one pass over the rows).
+        constexpr std::size_t W = simd_width, B = 64, G = simd_registers >= 32 ? 16 : 8;
         c_ = c;
         rows_ = rows;
         shift_.assign(c + W, 0.0f);  // padded: whole-vector loads at the tail
@@ -38,53 +46,68 @@ public:
         const float* x0 = shift_.data();
         const std::size_t nst = std::max<std::size_t>(1, std::min<std::size_t>(64, rows / 1024));
         const std::size_t per = c * c + c;
+        const std::size_t ld = detail::round_up(c, W);  // row stride of the D buffer
         part_.assign(nst * per, 0.0);
         const int T = std::min<int>(threads_for(double(rows) * double(c) * double(c), 1.0e6), int(nst));
         run_parallel(T, [&](int t, int nt) {
+            thread_local std::vector<float> dbuf;  // grown once, reused
+            if (dbuf.size() < B * ld) dbuf.resize(B * ld);
+            float* d = dbuf.data();
             const Range qr = split_range(nst, std::size_t(nt), std::size_t(t));
             for (std::size_t q = qr.begin; q < qr.end; ++q) {
                 const Range rr = split_range(rows, nst, q);
                 double* pd = part_.data() + q * per;
                 for (std::size_t b0 = rr.begin; b0 < rr.end; b0 += B) {
-                    const std::size_t b1 = std::min(rr.end, b0 + B);
-                    // A tile of 8 rows of D^T D by one vector of columns in registers.
+                    const std::size_t nb = std::min(rr.end, b0 + B) - b0;
+                    for (std::size_t r = 0; r < nb; ++r)
+                        for (std::size_t j = 0; j < c; j += W) {
+                            const std::size_t m = std::min(W, c - j);
+                            detail::store_n(d + r * ld + j, detail::lanes(x + (b0 + r) * c + j, m) - detail::lanes(x0 + j, m), m);
+                        }
+                    // A tile of G rows of D^T D by one vector of columns in registers.
                     for (std::size_t j = 0; j < c; j += W) {
                         const std::size_t m = std::min(W, c - j);
-                        const vfloat xs = detail::lanes(x0 + j, m);
                         alignas(64) float tile[W] = {};
                         vfloat sv(0.0f);
-                        for (std::size_t r = b0; r < b1; ++r) sv += detail::lanes(x + r * c + j, m) - xs;
+                        for (std::size_t r = 0; r < nb; ++r) sv += detail::lanes(d + r * ld + j, m);
                         sv.store_aligned(tile);
                         for (std::size_t l = 0; l < m; ++l) pd[c * c + j + l] += tile[l];
-                        for (std::size_t a0 = 0; a0 < c; a0 += 8) {
-                            const std::size_t na = std::min<std::size_t>(8, c - a0);
-                            vfloat acc[8];
+                        const std::size_t arows = j + m;  // rows a of the upper triangle: a < j + m
+                        for (std::size_t a0 = 0; a0 < arows; a0 += G) {
+                            const std::size_t na = std::min<std::size_t>(G, arows - a0);
+                            vfloat acc[G];
                             for (auto& v : acc) v = vfloat(0.0f);
-                            if (na == 8) {
-                                for (std::size_t r = b0; r < b1; ++r) {
-                                    const float* xr = x + r * c;
-                                    const vfloat dv = detail::lanes(xr + j, m) - xs;
-#pragma GCC unroll 8
-                                    for (std::size_t a = 0; a < 8; ++a)
-                                        acc[a] = xsimd::fma(vfloat(xr[a0 + a] - x0[a0 + a]), dv, acc[a]);
+                            if (na == G) {
+                                for (std::size_t r = 0; r < nb; ++r) {
+                                    const float* dr = d + r * ld;
+                                    const vfloat dv = detail::lanes(dr + j, m);
+#pragma GCC unroll 16
+                                    for (std::size_t a = 0; a < G; ++a) acc[a] = xsimd::fma(vfloat(dr[a0 + a]), dv, acc[a]);
                                 }
                             } else {
-                                for (std::size_t r = b0; r < b1; ++r) {
-                                    const float* xr = x + r * c;
-                                    const vfloat dv = detail::lanes(xr + j, m) - xs;
-                                    for (std::size_t a = 0; a < na; ++a)
-                                        acc[a] = xsimd::fma(vfloat(xr[a0 + a] - x0[a0 + a]), dv, acc[a]);
+                                for (std::size_t r = 0; r < nb; ++r) {
+                                    const float* dr = d + r * ld;
+                                    const vfloat dv = detail::lanes(dr + j, m);
+                                    for (std::size_t a = 0; a < na; ++a) acc[a] = xsimd::fma(vfloat(dr[a0 + a]), dv, acc[a]);
                                 }
                             }
                             for (std::size_t a = 0; a < na; ++a) {
                                 acc[a].store_aligned(tile);
-                                for (std::size_t l = 0; l < m; ++l) pd[(a0 + a) * c + j + l] += tile[l];
+                                double* out = pd + (a0 + a) * c + j;
+                                TYPENET_OMP(simd)
+                                for (std::size_t l = 0; l < m; ++l) out[l] += tile[l];
                             }
                         }
                     }
                 }
             }
         });
+        // The lower triangle from the upper one (entries (a, i) with a > i were not summed).
+        for (std::size_t q = 0; q < nst; ++q) {
+            double* pd = part_.data() + q * per;
+            for (std::size_t i = 0; i < c; ++i)
+                for (std::size_t a = i + 1; a < c; ++a) pd[a * c + i] = pd[i * c + a];
+        }
         // dd = D^T D, s = sum D.
         dd_.assign(per, 0.0);
         for (std::size_t q = 0; q < nst; ++q)
