@@ -244,21 +244,25 @@ public:
                 if (fused_mask) bn_.backward_batch(z_.data(), dy, rows, dz, affine, y, lo, hi);
                 else bn_.backward_batch(z_.data(), gp, rows, dz, affine);
             } else {
-                const float* z = z_.data();
-                // y = clamp(z * scale + shift): dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g
-                std::vector<double> sg(C, 0.0), sgx(C, 0.0);
-                for (std::size_t r = 0; r < rows; ++r)
+                // y = clamp(z * scale + shift): dz = g * scale, and with gamma and beta
+                // training dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g.
+                kernels::scale_shift(gp, rows, C, scale_.data(), kernels::zero_floats(C), dz);
+                if (affine) {
+                    const float* z = z_.data();
+                    const float* mm = bn_.moving_mean.data();
+                    std::vector<double> s(2 * C);
+                    kernels::detail::channel_reduce<2>(rows, C, s.data(),
+                        [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+                            const kernels::vfloat gv = kernels::detail::lanes(gp + r * C + j, n);
+                            if (q == 0) return gv;
+                            return gv * (kernels::detail::lanes(z + r * C + j, n) - kernels::detail::lanes(mm + j, n));
+                        });
                     for (std::size_t c = 0; c < C; ++c) {
-                        sg[c] += gp[r * C + c];
-                        sgx[c] += static_cast<double>(gp[r * C + c]) * (z[r * C + c] - bn_.moving_mean(c));
-                        dz[r * C + c] = gp[r * C + c] * scale_[c];
-                    }
-                if (affine)
-                    for (std::size_t c = 0; c < C; ++c) {
-                        bn_.dbeta(c) = static_cast<float>(sg[c]);
+                        bn_.dbeta(c) = static_cast<float>(s[c]);
                         bn_.dgamma(c) = static_cast<float>(
-                            sgx[c] / std::sqrt(static_cast<double>(bn_.moving_variance(c)) + bn_.epsilon));
+                            s[C + c] / std::sqrt(static_cast<double>(bn_.moving_variance(c)) + bn_.epsilon));
                     }
+                }
             }
             if (train_conv) op_.backward_weight(g, x, dz, op_.dkernel.data());
             if (dx) op_.backward_input(g, dz, op_.kernel.data(), dx);
