@@ -465,7 +465,6 @@ private:
         ++fold_version_;
         dirty_ = false;
     }
-    /// d loss / d w = d loss / d w' * scale (w' = w * scale per output channel).
     /// The folded path's backward with the gradient before the activation produced a block
     /// of rows at a time (see `backward_raw`); `folded_produced` there says when.
     void backward_folded_produced(const kernels::ConvGeometry& g, const float* x, const float* y, const float* dy,
@@ -499,6 +498,7 @@ private:
         else std::copy(dy, dy + n, out);
     }
 
+    /// d loss / d w = d loss / d w' * scale (w' = w * scale per output channel).
     void scale_kernel_gradient() {
         const std::size_t C = op_.out_channels();
         float* d = op_.dkernel.data();
