@@ -102,16 +102,13 @@ public:
                 }
             }
         });
-        // The lower triangle from the upper one (entries (a, i) with a > i were not summed).
-        for (std::size_t q = 0; q < nst; ++q) {
-            double* pd = part_.data() + q * per;
-            for (std::size_t i = 0; i < c; ++i)
-                for (std::size_t a = i + 1; a < c; ++a) pd[a * c + i] = pd[i * c + a];
-        }
-        // dd = D^T D, s = sum D.
+        // dd = D^T D, s = sum D; then the lower triangle from the upper one (entries (a, i)
+        // with a > i below the diagonal blocks were not summed).
         dd_.assign(per, 0.0);
         for (std::size_t q = 0; q < nst; ++q)
             for (std::size_t k = 0; k < per; ++k) dd_[k] += part_[q * per + k];
+        for (std::size_t i = 0; i < c; ++i)
+            for (std::size_t a = i + 1; a < c; ++a) dd_[a * c + i] = dd_[i * c + a];
         const double* sd = dd_.data() + c * c;
         const double N = double(rows);
         // The float means, then with u = x0 - mean: X~ = D + u, so
