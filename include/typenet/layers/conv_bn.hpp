@@ -184,14 +184,15 @@ public:
             throw config_error("ConvBN: an input gradient handed over row by row needs a depthwise layer's training "
                                "path, the previous layer's map and sums, and no dx");
         const bool train_conv = ctx.trainable;
+        // A network's first layer on the direct kernel (MobileNetV2's stem): no input
+        // gradient, a weight gradient that takes its rows of the output gradient one at a time.
+        const bool direct_first = !dx && train_conv && kernels::conv_direct_eligible(g, C);
         const bool affine = ctx.trainable && bn_.affine_trainable();  // gamma and beta get gradients
         // Moving statistics folded into the kernel (a frozen batch norm while the weights
         // train: fine-tuning): the 1x1, depthwise and first-layer kernels take the gradient
         // before the activation (dy masked by the clamp) a block of rows at a time, so it
         // is never written as a tensor and read back by each product.
-        const bool folded_produced =
-            path_ == Path::folded && (op_.pointwise() || op_.spec.depthwise ||
-                                      (!dx && train_conv && kernels::conv_direct_eligible(g, C)));
+        const bool folded_produced = path_ == Path::folded && (op_.pointwise() || op_.spec.depthwise || direct_first);
         if (std::is_same_v<Act, ReLU6> && !fused_mask && !folded_produced) {
             float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
@@ -229,7 +230,7 @@ public:
                     },
                     train_conv ? op_.dkernel.data() : nullptr, dx, xmap, dx_sums, dx_rows);
             }, sums_given);
-        } else if (batch_mapped && !dx && train_conv && kernels::conv_direct_eligible(g, C)) {
+        } else if (batch_mapped && direct_first) {
             // A network's first layer (MobileNetV2's stem): no input gradient, and the weight
             // gradient on the direct kernel takes batch norm's input gradient a row at a time.
             bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
