@@ -136,6 +136,37 @@ TEST_CASE("column_sums") {
     CHECK(worst < 1e-5);
 }
 
+TEST_CASE("centred_gradient_sums: sum g and sum g * (x - centre) per channel") {
+    double worst = 0;
+    for (auto c : kChannels)
+        for (auto rows : kRows) {
+            auto g = naive::random(rows * c, rows * 7 + c), x = naive::random(rows * c, rows * 11 + c);
+            auto centre = naive::random(c, c + 5);
+            for (auto& v : x) v = 20.0f + v;  // a centre far from zero: x - centre must not be dropped
+            for (auto& v : centre) v = 20.0f + 0.5f * v;
+            std::vector<double> out(2 * c, -1.0);
+            centred_gradient_sums(g.data(), x.data(), centre.data(), rows, c, out.data());
+            std::vector<float> got(2 * c), ref(2 * c);
+            for (std::size_t j = 0; j < c; ++j) {
+                double s = 0, t = 0;
+                for (std::size_t i = 0; i < rows; ++i) {
+                    s += g[i * c + j];
+                    t += double(g[i * c + j]) * (double(x[i * c + j]) - double(centre[j]));
+                }
+                ref[j] = float(s);
+                ref[c + j] = float(t);
+                got[j] = float(out[j]);
+                got[c + j] = float(out[c + j]);
+            }
+            worst = std::max(worst, naive::max_rel_error(got.data(), ref.data(), 2 * c));
+        }
+    MESSAGE("centred_gradient_sums: max relative error " << worst);
+    CHECK(worst < 1e-4);
+    std::vector<double> none(4, 7.0);
+    centred_gradient_sums(nullptr, nullptr, std::vector<float>(2).data(), 0, 2, none.data());
+    CHECK(none == std::vector<double>(4, 0.0));
+}
+
 TEST_CASE("channel_mean_var: statistics of data with a large mean, biased variance") {
     double worst = 0;
     for (auto c : kChannels)
@@ -477,6 +508,8 @@ TEST_CASE("element-wise kernels reject null pointers") {
     std::vector<float> v(16);
     CHECK_THROWS_AS(clamp_backward(nullptr, v.data(), v.data(), 4, 0, 1), typenet::shape_error);
     CHECK_THROWS_AS(column_sums(v.data(), 2, 2, nullptr), typenet::shape_error);
+    CHECK_THROWS_AS(centred_gradient_sums(v.data(), nullptr, v.data(), 2, 2, reinterpret_cast<double*>(v.data())),
+                    typenet::shape_error);
     CHECK_THROWS_AS(channel_mean_var(v.data(), 0, 2, v.data(), v.data()), typenet::shape_error);
     CHECK_THROWS_AS(batchnorm_backward(v.data(), nullptr, 2, 2, nullptr, v.data(), v.data(), v.data(), v.data()),
                     typenet::shape_error);

@@ -179,6 +179,26 @@ inline void column_sums(const float* a, std::size_t rows, std::size_t cols, floa
     for (std::size_t j = 0; j < cols; ++j) out[j] = accumulate ? out[j] + float(s[j]) : float(s[j]);
 }
 
+/// The two per-channel sums of a batch norm's backward on fixed statistics (moving
+/// statistics while gamma and beta train): `out[j] = sum g`, `out[c + j] = sum g * (x -
+/// centre[j])` over the `rows` rows of the `rows x c` matrices `g` (output gradient) and `x`
+/// (input), in double, independent of the thread count. `out` holds 2 * c doubles.
+inline void centred_gradient_sums(const float* g, const float* x, const float* centre, std::size_t rows,
+                                  std::size_t c, double* out) {
+    if (c == 0) return;
+    if (!(out && centre && ((g && x) || rows == 0))) detail::fail("centred_gradient_sums", "null pointer");
+    if (rows == 0) {
+        std::fill(out, out + 2 * c, 0.0);
+        return;
+    }
+    detail::channel_reduce<2>(rows, c, out,
+        [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
+            const vfloat gv = detail::lanes(g + r * c + j, n);
+            if (q == 0) return gv;
+            return gv * (detail::lanes(x + r * c + j, n) - detail::lanes(centre + j, n));
+        });
+}
+
 /// Batch-norm statistics of a `rows x c` matrix: per-channel mean and biased variance
 /// (divided by `rows`). One pass over the data: sums of `d = x - x[0]` and of `d * d`
 /// (shifted by the first row, so a mean far from zero costs no digits: the variance is

@@ -249,15 +249,9 @@ public:
                 // training dgamma = sum g (z - mean) / sqrt(var + eps), dbeta = sum g.
                 kernels::scale_shift(gp, rows, C, scale_.data(), kernels::zero_floats(C), dz);
                 if (affine) {
-                    const float* z = z_.data();
-                    const float* mm = bn_.moving_mean.data();
-                    std::vector<double> s(2 * C);
-                    kernels::detail::channel_reduce<2>(rows, C, s.data(),
-                        [&](std::size_t q, std::size_t r, std::size_t j, std::size_t n) TYPENET_INLINE_LAMBDA {
-                            const kernels::vfloat gv = kernels::detail::lanes(gp + r * C + j, n);
-                            if (q == 0) return gv;
-                            return gv * (kernels::detail::lanes(z + r * C + j, n) - kernels::detail::lanes(mm + j, n));
-                        });
+                    moving_sums_.resize(2 * C);
+                    double* s = moving_sums_.data();
+                    kernels::centred_gradient_sums(gp, z_.data(), bn_.moving_mean.data(), rows, C, s);
                     for (std::size_t c = 0; c < C; ++c) {
                         bn_.dbeta(c) = static_cast<float>(s[c]);
                         bn_.dgamma(c) = static_cast<float>(
@@ -523,6 +517,7 @@ private:
     /// it can use whole aligned vectors and stream a large one past the caches.
     kernels::AlignedBuffer z_;
     std::vector<float> g_, dz_;  ///< masked gradient, its input gradient (when there is no scratch)
+    std::vector<double> moving_sums_;  ///< gamma's and beta's gradient sums on the moving-statistics path
     kernels::BatchNormPointwiseBackward produced_;  ///< backward from a produced output gradient
     kernels::CentredGram gram_;                     ///< the input's statistics (forward_statistics_from_input)
     bool gram_valid_ = false;                       ///< gram_ is of the last forward's input
