@@ -934,8 +934,9 @@ TEST_CASE("Sequential: a stem Conv2DBN and a block without expansion run as one 
     CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
     CHECK(net.activation<0>().size() == 0);   // fused: the stem's output never made
     CHECK(net.activation<1>().size() == b0.size());
-    // A training pass keeps every activation.
-    net.forward(x, true);
+    // A training pass that wants the input gradient keeps every activation (without it,
+    // the pair is fused in training too: see the next test).
+    net.forward(x, true, true);
     CHECK(net.activation<0>().size() == s.size());
 
     // Block 0 with a skip connection (16 -> 16) is not fused; the values are the same.
@@ -946,4 +947,81 @@ TEST_CASE("Sequential: a stem Conv2DBN and a block without expansion run as one 
     const Tensor<4> got2 = skip.forward(x);
     CHECK(std::memcmp(got2.data(), want2.data(), got2.size() * sizeof(float)) == 0);
     CHECK(skip.activation<0>().size() == s2.size());
+}
+
+namespace {
+// Largest |a - b| over every parameter gradient and every buffer (moving statistics) of
+// two models of the same type, each relative to the largest |b| of its tensor.
+template <class M>
+double worst_state_difference(M& a, M& b) {
+    std::vector<std::pair<const float*, std::size_t>> va, vb;
+    a.visit_parameters([&](ParamRef& p) { va.emplace_back(p.grad, p.size); });
+    b.visit_parameters([&](ParamRef& p) { vb.emplace_back(p.grad, p.size); });
+    a.visit_buffers([&](BufferRef& r) { va.emplace_back(r.value, r.size); });
+    b.visit_buffers([&](BufferRef& r) { vb.emplace_back(r.value, r.size); });
+    REQUIRE(va.size() == vb.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < va.size(); ++i) {
+        double scale = 1e-6, d = 0;
+        for (std::size_t j = 0; j < vb[i].second; ++j) {
+            scale = std::max(scale, double(std::abs(vb[i].first[j])));
+            d = std::max(d, double(std::abs(va[i].first[j] - vb[i].first[j])));
+        }
+        worst = std::max(worst, d / scale);
+    }
+    return worst;
+}
+}  // namespace
+
+TEST_CASE("Sequential: a stem Conv2DBN and block 0 run fused in training, with the layers' own gradients") {
+    // A training step with batch statistics and no input gradient fuses the pair too: the
+    // stem's activation is never written, block 0's depthwise layer reads the stem's
+    // convolution output through the stem's batch norm and ReLU6, and its backward takes
+    // the stem's batch-norm sums (InvertedResidual::forward_after / backward_after).
+    // Reference: the same model asked for its input gradient, which runs the layers one
+    // by one, the stem's weight gradient on the generic path.
+    using Net = Sequential<Conv2DBN<16, 3, 2, ReLU6, 2.0f, -1.0f>, InvertedResidual<1, 8, 1>, InvertedResidual<6, 8, 1>>;
+    Rng rng(41);
+    Tensor<4> x = random_tensor<4>({3, 23, 18, 3}, rng, 0, 1);
+    Net fused, apart;
+    fused.build({23, 18, 3}, 7);
+    apart.build({23, 18, 3}, 7);
+    // beta spread over [-2, 2]: some channels mostly clamped at 0, some mostly not.
+    for (Net* n : {&fused, &apart}) {
+        n->visit_parameters([](ParamRef& p) {
+            if (p.name.find("BatchNorm/beta") != std::string::npos)
+                for (std::size_t j = 0; j < p.size; ++j) p.value[j] = -2.0f + 4.0f * float(j % 5) / 4.0f;
+        });
+        weights_changed(*n);
+    }
+    for (int step = 0; step < 2; ++step) {  // the second step on moved moving averages and a second forward
+        CAPTURE(step);
+        const Tensor<4> yf = fused.forward(x, true);
+        const Tensor<4> ya = apart.forward(x, true, true);
+        CHECK(fused.activation<0>().size() == 0);  // fused: never written
+        CHECK(apart.activation<0>().size() > 0);
+        REQUIRE(shape_of(yf) == shape_of(ya));
+        CHECK(test::max_abs_diff(yf, ya) < 1e-5);
+        Rng r(50 + step);
+        const Tensor<4> dy = random_tensor<4>(shape_of(yf), r);
+        fused.backward(dy);
+        apart.backward(dy, true);
+        const double worst = worst_state_difference(fused, apart);
+        MESSAGE("stem + block 0 fused in training: largest relative difference of a gradient or statistic " << worst);
+        CHECK(worst < 1e-4);
+    }
+    // The fused path against finite differences (parameters only: no input gradient wanted).
+    Sequential<Conv2DBN<8, 3, 2, ReLU6, 2.0f, -1.0f>, InvertedResidual<1, 4, 1>> pair;
+    pair.build({9, 10, 3}, 3);
+    away_from_relu6_kinks(pair);
+    Tensor<4> xs = random_tensor<4>({2, 9, 10, 3}, rng, 0, 1);
+    GradientCheckOptions o;
+    o.training = true;
+    o.check_input = false;
+    o.max_checks = 40;
+    o.tolerance = 2e-2;
+    o.floor = 5e-2;
+    auto res = check_layer_gradients(pair, xs, o);
+    CHECK(pair.activation<0>().size() == 0);  // the check ran the fused pair
+    CHECK_MESSAGE(res.ok, res.report());
 }

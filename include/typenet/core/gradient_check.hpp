@@ -170,6 +170,7 @@ GradientCheckResult check_layer_gradients(L& layer, const Tensor<N>& x0, const G
     ctx.training = o.training;
     ctx.trainable = true;
     ctx.seed = o.seed;
+    ctx.input_gradient = o.check_input;  // a layer may take another path when none is wanted
 
     Tensor<N> x = x0;
     Tensor<M> y(layer.output_shape(shape_of(x)));

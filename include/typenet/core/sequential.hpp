@@ -360,8 +360,9 @@ public:
     const output_type& output() const noexcept { return out_; }
 
     /// The output of layer `I` (not the last) in the last forward pass: empty when that
-    /// pass ran layer `I` fused with the next one (inference of a stem convolution and
-    /// a block after it, see `forward_one`), whose kernel never writes it.
+    /// pass ran layer `I` fused with the next one (a stem convolution and a block after it,
+    /// in inference, or in training with batch statistics: see `forward_one`), whose
+    /// kernels never write it.
     template <std::size_t I>
     const auto& activation() const noexcept {
         static_assert(I + 1 < size, "typenet: activation<I>: the last layer's output is output()");
@@ -517,7 +518,10 @@ private:
     }
 
     /// Can layer `I + 1` run fused with layer `I` (`next.forward_after(layer, x, y, c, c_next)`,
-    /// which returns false where the pair does not qualify for a given pass)?
+    /// which returns false where the pair does not qualify for a given pass)? In a pass with
+    /// a backward (both contexts `backward`), a pair that ran fused also runs its backward
+    /// as one (`next.backward_after(layer, x, y, dy, c, c_next)`), which the next layer must
+    /// then have.
     template <std::size_t I>
     static constexpr bool fuses_with_next() {
         if constexpr (I + 1 >= size) {
@@ -533,7 +537,8 @@ private:
     /// Run layer `I` of a forward pass from layer `First`, unless the previous layer ran
     /// it fused (`I < skip`); where layer `I` and the next can run as one kernel in this
     /// pass (`fuses_with_next`), that computes the next layer's output and layer `I`'s
-    /// output is neither written nor allocated (no backward needs it).
+    /// output is neither written nor allocated (its backward, if any, runs inside the next
+    /// layer's: `fused_backward_`).
     template <std::size_t First, std::size_t I, class X>
     void forward_one(const X& x, output_type& y, const Context& ctx, std::size_t lowest, std::size_t& skip) {
         if (I < skip) return;
@@ -542,11 +547,14 @@ private:
         const Context c = forward_context<First, I>(ctx, lowest);
         if constexpr (fuses_with_next<I>()) {
             const Context cn = forward_context<First, I + 1>(ctx, lowest);
-            if (!c.backward && !cn.backward) {
+            fused_backward_[I] = false;
+            if (c.backward == cn.backward) {
                 auto& next = std::get<I + 1>(layers_);
                 auto& out2 = output_of<I + 1>(y);
                 ensure_shape(out2, next.output_shape(l.output_shape(shape_of(in))));
                 if (next.get().forward_after(l.get(), in, out2, c, cn)) {
+                    fused_backward_[I] = c.backward;
+                    fused_backward_[I + 1] = false;  // layer I + 1 is not run on its own
                     skip = I + 2;
                     return;
                 }
@@ -561,16 +569,21 @@ private:
     void backward_one(const X& x, const output_type& y, const output_type& dy, X* dx, std::size_t stop,
                       const Context& ctx) {
         if (I < stop) return;
+        if constexpr (fuses_with_next<I>()) {
+            if (fused_backward_[I]) return;  // run by layer I + 1's backward_after
+        }
+        if constexpr (I > First) {
+            if constexpr (fuses_with_next<I - 1>()) {
+                if (fused_backward_[I - 1]) {
+                    backward_pair<First, I - 1>(x, y, dy, dx, ctx);
+                    return;
+                }
+            }
+        }
         auto& l = std::get<I>(layers_);
         const auto& in = input_of<First, I>(x);
-        const auto& out = [&]() -> const auto& {
-            if constexpr (I == size - 1) return y;
-            else return std::get<I>(acts_);
-        }();
-        const auto& g = [&]() -> const auto& {
-            if constexpr (I == size - 1) return dy;
-            else return std::get<I>(grads_);
-        }();
+        const auto& out = output_of_const<I>(y);
+        const auto& g = gradient_of<I>(dy);
         Tensor<ranks[I]>* dxi = nullptr;
         if constexpr (I == First) {
             dxi = dx;
@@ -582,6 +595,35 @@ private:
             }
         }
         l.backward(in, out, g, dxi, layer_context<I>(ctx));
+    }
+
+    /// The backward of layers `I` and `I + 1` after a forward that ran them fused: layer
+    /// `I`'s output and its gradient were never tensors. Such a pair never gives layer `I`
+    /// an input gradient (the forward fuses only a pair whose first layer needs none).
+    template <std::size_t First, std::size_t I, class X>
+    void backward_pair(const X& x, const output_type& y, const output_type& dy, X* dx, const Context& ctx) {
+        if constexpr (requires { std::get<I + 1>(layers_).get().backward_after(
+                                     std::get<I>(layers_).get(), input_of<First, I>(x), output_of_const<I + 1>(y),
+                                     gradient_of<I + 1>(dy), ctx, ctx); }) {
+            if (I == First && dx)
+                throw config_error("Sequential::backward: an input gradient was asked for after a forward without one");
+            std::get<I + 1>(layers_).get().backward_after(std::get<I>(layers_).get(), input_of<First, I>(x),
+                                                          output_of_const<I + 1>(y), gradient_of<I + 1>(dy),
+                                                          layer_context<I>(ctx), layer_context<I + 1>(ctx));
+        } else {
+            throw config_error("Sequential::backward: layers " + names_[I] + " and " + names_[I + 1] +
+                               " ran fused in a training forward, but the second has no backward_after");
+        }
+    }
+    template <std::size_t I>
+    const auto& output_of_const(const output_type& y) const {
+        if constexpr (I == size - 1) return y;
+        else return std::get<I>(acts_);
+    }
+    template <std::size_t I>
+    const auto& gradient_of(const output_type& dy) const {
+        if constexpr (I == size - 1) return dy;
+        else return std::get<I>(grads_);
     }
 
     /// Index of the lowest layer whose parameters train (size when none).
@@ -717,6 +759,9 @@ private:
 
     inner_buffers acts_;   ///< acts_[i]: output of layer i (i < size - 1)
     inner_buffers grads_;  ///< grads_[i]: d loss / d output of layer i
+    /// fused_backward_[i]: the last forward ran layers i and i + 1 fused with a backward to
+    /// follow (see `forward_one`).
+    std::array<bool, size> fused_backward_{};
     output_type out_;
     input_type dx_;
     const input_type* last_input_ = nullptr;

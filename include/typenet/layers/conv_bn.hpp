@@ -102,7 +102,7 @@ public:
         const std::size_t rows = geom_.n * geom_.oh * geom_.ow, C = op_.out_channels();
         path_ = path_for(ctx);
         gram_valid_ = false;
-        if ((!y || xmap) && !defers_activation(ctx))
+        if ((xmap && !defers_activation(ctx)) || (!y && !defers_activation(ctx) && !defers_first_activation(ctx, in)))
             throw config_error("ConvBN: a deferred activation needs a training pass with batch statistics");
         if (path_ == Path::folded) {
             refold();
@@ -175,18 +175,21 @@ public:
         // depthwise kernels, and by a first layer's weight gradient on the direct kernel.
         const bool batch_mapped = path_ == Path::batch && detail::BatchNormCore::maps_input_gradient();
         const bool mapped_path = batch_mapped && (op_.pointwise() || op_.spec.depthwise);
-        if ((xmap || !y) && !mapped_path)
-            throw config_error("ConvBN: backward of a deferred activation needs its training path");
-        if ((dx_sums && !(mapped_path && (dx || dx_rows) && xmap)) || (sums_given && !mapped_path))
-            throw config_error("ConvBN: batch-norm sums shared between layers need the training path of chained "
-                               "1x1 / depthwise layers");
-        if (dx_rows && !(mapped_path && op_.spec.depthwise && !dx && xmap && dx_sums))
-            throw config_error("ConvBN: an input gradient handed over row by row needs a depthwise layer's training "
-                               "path, the previous layer's map and sums, and no dx");
         const bool train_conv = ctx.trainable;
         // A network's first layer on the direct kernel (MobileNetV2's stem): no input
         // gradient, a weight gradient that takes its rows of the output gradient one at a time.
         const bool direct_first = !dx && train_conv && kernels::conv_direct_eligible(g, C);
+        // Such a layer with batch statistics may also have deferred its activation and be
+        // given its batch-norm sums by the next layer (`defers_first_activation`).
+        const bool first_mapped = batch_mapped && direct_first && !mapped_path && !xmap;
+        if ((xmap && !mapped_path) || (!y && !mapped_path && !first_mapped))
+            throw config_error("ConvBN: backward of a deferred activation needs its training path");
+        if ((dx_sums && !(mapped_path && (dx || dx_rows) && xmap)) || (sums_given && !mapped_path && !first_mapped))
+            throw config_error("ConvBN: batch-norm sums shared between layers need the training path of chained "
+                               "1x1 / depthwise layers, or of a first layer on the direct kernel");
+        if (dx_rows && !(mapped_path && op_.spec.depthwise && !dx && xmap && dx_sums))
+            throw config_error("ConvBN: an input gradient handed over row by row needs a depthwise layer's training "
+                               "path, the previous layer's map and sums, and no dx");
         const bool affine = ctx.trainable && bn_.affine_trainable();  // gamma and beta get gradients
         // Moving statistics folded into the kernel (a frozen batch norm while the weights
         // train: fine-tuning): the 1x1, depthwise and first-layer kernels take the gradient
@@ -230,7 +233,7 @@ public:
                     },
                     train_conv ? op_.dkernel.data() : nullptr, dx, xmap, dx_sums, dx_rows);
             }, sums_given);
-        } else if (batch_mapped && direct_first) {
+        } else if (first_mapped) {
             // A network's first layer (MobileNetV2's stem): no input gradient, and the weight
             // gradient on the direct kernel takes batch norm's input gradient a row at a time.
             bn_.backward_batch_map(z_.data(), gp, rows, affine, fused_mask, y, lo, hi, [&](const auto& map) {
@@ -238,7 +241,7 @@ public:
                 kernels::conv2d_backward_weight_produced(
                     g, C, x, [&map, ow, C](std::size_t r, float* out) { map.rows(r * ow, (r + 1) * ow, out, C, false); },
                     op_.dkernel.data(), op_.spec.input);
-            });
+            }, sums_given);
         } else {
             float* dz = scratch_or_own(ctx, Scratch::layer_b, dz_, rows * C);
             if (path_ == Path::batch) {
@@ -298,6 +301,18 @@ public:
     bool defers_activation(const Context& ctx) const {
         return path_for(ctx) == Path::batch && (op_.pointwise() || op_.spec.depthwise) &&
                detail::BatchNormCore::maps_input_gradient();
+    }
+    /// Can a pass with `ctx` on input `in` defer the activation of this layer as a network's
+    /// first layer (`forward_raw` with a null y, no xmap; MobileNetV2's stem before block
+    /// 0)? A training pass with batch statistics that trains the convolution and needs no
+    /// input gradient, a ReLU6 layer on the direct kernel (few input channels). Its
+    /// backward then takes the output gradient with the batch-norm sums already taken
+    /// (`backward_raw(x, in, nullptr, dy, nullptr, ctx, nullptr, nullptr, true)` after the
+    /// next layer's backward was given `gradient_sums()`).
+    bool defers_first_activation(const Context& ctx, const Shape<4>& in) const {
+        return std::is_same_v<Act, ReLU6> && path_for(ctx) == Path::batch && ctx.trainable && !ctx.input_gradient &&
+               !op_.pointwise() && !op_.spec.depthwise && detail::BatchNormCore::maps_input_gradient() &&
+               kernels::conv_direct_eligible(op_.geometry(in, "ConvBN"), op_.out_channels());
     }
     /// After a forward with a deferred activation: the convolution's output and the map
     /// that turns it into the activation (batch norm with the batch statistics + the clamp).

@@ -72,19 +72,27 @@ public:
         return !ctx.backward && expand_folded(ctx) && depthwise_.folded_for(ctx) && project_.folded_for(ctx);
     }
 
-    /// Inference of a preceding `ConvBN` (`first`, run with `first_ctx`) and this block
-    /// (with `ctx`) in one pass, when both would run folded, the block has no expansion
-    /// and no skip connection, and `first` is on the direct kernel (a network's stem from RGB: MobileNetV2's first
-    /// convolution and block 0): `kernels::stem_inverted_residual_forward`, the first
-    /// layer's output never written. `x` is `first`'s input, `y` this block's output.
-    /// Returns false, doing nothing, when the pair does not qualify (the caller then runs
-    /// the two layers one after the other). `Sequential` calls this for such a pair.
+    /// A preceding `ConvBN` (`first`, run with `first_ctx`) and this block (with `ctx`) as
+    /// one layer, when the block has no expansion and no skip connection and `first` is on
+    /// the direct kernel (a network's stem from RGB: MobileNetV2's first convolution and
+    /// block 0); `first`'s output is never written. `x` is `first`'s input, `y` this block's
+    /// output. Returns false, doing nothing, when the pair does not qualify (the caller then
+    /// runs the two layers one after the other). `Sequential` calls this for such a pair.
+    ///
+    /// - Inference (both would run folded): `kernels::stem_inverted_residual_forward`.
+    /// - Training with batch statistics (`first.defers_first_activation`, and this block
+    ///   defers its activations): `first` keeps its convolution's output and the depthwise
+    ///   layer reads it through `first`'s batch norm and ReLU6, as the block's layers read
+    ///   each other's; the backward is then `backward_after`, where the depthwise layer takes
+    ///   `first`'s batch-norm sums from the gradient it makes.
     template <class Act>
     bool forward_after(ConvBN<Act>& first, const Tensor<4>& x, Tensor<4>& y, const Context& first_ctx,
                        const Context& ctx) {
+        after_first_ = false;
         if constexpr (has_expand) {
             return false;
         } else {
+            if (first_ctx.backward && ctx.backward) return forward_after_training(first, x, y, first_ctx, ctx);
             if (first_ctx.backward || !first.folded_for(first_ctx) || !fused_for(ctx) || first.spec().depthwise)
                 return false;
             const kernels::ConvGeometry gs = first.geometry(shape_of(x));
@@ -104,10 +112,35 @@ public:
         }
     }
 
+    /// The backward of `first` and this block after a training `forward_after` (see there):
+    /// `x` is `first`'s input, `y` and `dy` this block's output and its gradient. `first`
+    /// gets no input gradient.
+    template <class Act>
+    void backward_after(ConvBN<Act>& first, const Tensor<4>& x, const Tensor<4>& y, const Tensor<4>& dy,
+                        const Context& first_ctx, const Context& ctx) {
+        if (!after_first_)
+            throw config_error("InvertedResidual::backward_after: the last forward did not run fused with the layer "
+                               "before the block");
+        const kernels::ConvGeometry gs = first.geometry(shape_of(x));
+        const Shape<4> in{gs.n, gs.oh, gs.ow, first.spec().filters};
+        const Shape<4> d = depthwise_.output_shape(in);
+        float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
+        const kernels::ChannelMap dmap = depthwise_.activation_map();
+        const kernels::DxBatchNormSums dsums = depthwise_.gradient_sums();
+        project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
+        // The gradient of first's output, with first's batch-norm sums taken as it is made.
+        float* gf = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(in));
+        const kernels::ChannelMap fmap = first.activation_map();
+        const kernels::DxBatchNormSums fsums = first.gradient_sums();
+        depthwise_.backward_raw(first.pre_activation(), in, nullptr, gd, gf, ctx, &fmap, &fsums, true);
+        first.backward_raw(x.data(), shape_of(x), nullptr, gf, nullptr, first_ctx, nullptr, nullptr, true);
+    }
+
     /// Is the skip connection used (stride 1 and equal channels)?
     bool residual() const noexcept { return Stride == 1 && in_channels_ == OutChannels; }
 
     void forward(const Tensor<4>& x, Tensor<4>& y, const Context& ctx) {
+        after_first_ = false;
         const Shape<4> in = shape_of(x);
         const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
         const Shape<4> d = depthwise_.output_shape(e);
@@ -168,6 +201,9 @@ public:
     }
 
     void backward(const Tensor<4>& x, const Tensor<4>& y, const Tensor<4>& dy, Tensor<4>* dx, const Context& ctx) {
+        if (after_first_)
+            throw config_error("InvertedResidual::backward: the last forward ran fused with the layer before the "
+                               "block; its backward is backward_after");
         const Shape<4> in = shape_of(x);
         const Shape<4> e{in[0], in[1], in[2], in[3] * Expansion};
         const Shape<4> d = depthwise_.output_shape(e);
@@ -252,6 +288,31 @@ public:
     ConvBN<Linear>& project() noexcept { return project_; }
 
 private:
+    /// The training case of `forward_after` (block without expansion).
+    template <class Act>
+    bool forward_after_training(ConvBN<Act>& first, const Tensor<4>& x, Tensor<4>& y, const Context& first_ctx,
+                                const Context& ctx) {
+        if (!first.defers_first_activation(first_ctx, shape_of(x)) || !depthwise_.defers_activation(ctx) ||
+            !project_.defers_activation(ctx))
+            return false;
+        const kernels::ConvGeometry gs = first.geometry(shape_of(x));
+        const std::size_t cs = first.spec().filters;
+        if (cs != in_channels_ || residual()) return false;
+        const Shape<4> in{gs.n, gs.oh, gs.ow, cs};
+        const Shape<4> d = depthwise_.output_shape(in);
+        require_shape(y, output_shape(in), "InvertedResidual::forward_after: output");
+        first.forward_raw(x.data(), shape_of(x), nullptr, nullptr, first_ctx);
+        e_ = Tensor<4>();
+        d_ = Tensor<4>();
+        const kernels::ChannelMap fmap = first.activation_map();
+        depthwise_.forward_raw(first.pre_activation(), in, nullptr, nullptr, ctx, &fmap);
+        const kernels::ChannelMap dmap = depthwise_.activation_map();
+        project_.forward_raw(depthwise_.pre_activation(), d, y.data(), nullptr, ctx, &dmap);
+        deferred_ = true;
+        after_first_ = true;
+        return true;
+    }
+
     /// Does a training pass with deferred activations run the expansion and the depthwise
     /// layer fused (`kernels::expand_depthwise_forward`)? With two images or more (threads
     /// take whole images) of at least 28x28 pixels: each image's products then have rows
@@ -289,6 +350,7 @@ private:
     ConvBN<Linear> project_;
     Tensor<4> e_, d_;    ///< expanded and depthwise outputs, kept for backward (not when deferred_)
     bool deferred_ = false;  ///< the last forward deferred the activations (see forward)
+    bool after_first_ = false;  ///< the last forward was a training forward_after (see there)
 
     /// The skip connection's share of the input gradient.
     static void add_skip_gradient(const Tensor<4>& dy, Tensor<4>& dx) {
