@@ -123,10 +123,11 @@ TYPENET_INLINE void store_stream(float* p, const vfloat& v) noexcept {
 
 /// Whether an output of `rows x cols` floats (leading dimension `ld`) is large enough
 /// that writing it with non-temporal stores pays (it would not stay in cache anyway,
-/// and the stores then need not read the lines first), and aligned for them.
+/// and the stores then need not read the lines first), and aligned for them. `threshold`
+/// (bytes): the default suits an output the next pass reads; one kept for a much later
+/// pass (a tensor saved for the backward) may stream from a smaller size.
 inline bool use_streaming_stores(const float* y, std::size_t ld, std::size_t rows, std::size_t cols,
-                                 bool accumulate) noexcept {
-    constexpr std::size_t threshold = std::size_t(32) << 20;  // bytes
+                                 bool accumulate, std::size_t threshold = std::size_t(32) << 20) noexcept {
     if (accumulate || cols < 16) return false;
     if (reinterpret_cast<std::uintptr_t>(y) % 64 != 0 || ld % 16 != 0) return false;
     return rows * ld * sizeof(float) >= threshold;
