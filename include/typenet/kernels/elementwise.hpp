@@ -37,7 +37,7 @@ inline std::size_t reduction_chunks(std::size_t rows, std::size_t c) noexcept {
 /// Call `g(std::integral_constant<std::size_t, I>{})` for I = 0 .. N-1, unrolled.
 template <std::size_t N, class G>
 TYPENET_INLINE void static_for(G&& g) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) TYPENET_INLINE_LAMBDA {
         (g(std::integral_constant<std::size_t, I>{}), ...);
     }(std::make_index_sequence<N>{});
 }
@@ -52,11 +52,13 @@ TYPENET_INLINE void sum_block(std::size_t rb, std::size_t re, std::size_t j0, st
                               double* out, F& f) {
     constexpr std::size_t W = simd_width;
     vfloat acc[NQ][NV];
-    static_for<NQ>([&](auto k) { static_for<NV>([&](auto v) { acc[k][v] = vfloat(0.0f); }); });
+    static_for<NQ>([&](auto k) TYPENET_INLINE_LAMBDA {
+        static_for<NV>([&](auto v) TYPENET_INLINE_LAMBDA { acc[k][v] = vfloat(0.0f); });
+    });
     for (std::size_t r = rb; r < re; ++r)
-        static_for<NV>([&](auto v) {
+        static_for<NV>([&](auto v) TYPENET_INLINE_LAMBDA {
             const std::size_t n = v + 1 == NV ? last : W;
-            static_for<NQ>([&](auto k) { acc[k][v] += f(std::size_t(k), r, j0 + v * W, n); });
+            static_for<NQ>([&](auto k) TYPENET_INLINE_LAMBDA { acc[k][v] += f(std::size_t(k), r, j0 + v * W, n); });
         });
     alignas(64) float tmp[W];
     static_for<NQ>([&](auto k) {
