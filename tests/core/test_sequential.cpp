@@ -254,3 +254,53 @@ TEST_CASE("a layer visited through a ParamVisitor: every tensor once, in order, 
     m.visit_parameters([&](ParamRef& p) { all.push_back(p.name); });
     CHECK(all == std::vector<std::string>{"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"});
 }
+
+namespace {
+// y = 2x.
+struct Twice {
+    static constexpr std::size_t input_rank = 2;
+    static constexpr std::size_t output_rank = 2;
+    Shape<2> output_shape(const Shape<2>& in) const { return in; }
+    void forward(const Tensor<2>& x, Tensor<2>& y, const Context&) { y = 2.0f * x; }
+    void backward(const Tensor<2>&, const Tensor<2>&, const Tensor<2>& dy, Tensor<2>* dx, const Context&) {
+        if (dx) *dx = 2.0f * dy;
+    }
+};
+// y = x + 1, which offers to run fused after Twice in any pass (forward_after) but has no
+// backward_after: Sequential may fuse the pair only where no backward follows.
+struct PlusOneAfterTwice {
+    static constexpr std::size_t input_rank = 2;
+    static constexpr std::size_t output_rank = 2;
+    int fused = 0;
+    Shape<2> output_shape(const Shape<2>& in) const { return in; }
+    void forward(const Tensor<2>& x, Tensor<2>& y, const Context&) { y = x + 1.0f; }
+    void backward(const Tensor<2>&, const Tensor<2>&, const Tensor<2>& dy, Tensor<2>* dx, const Context&) {
+        if (dx) *dx = dy;
+    }
+    bool forward_after(Twice&, const Tensor<2>& x, Tensor<2>& y, const Context&, const Context&) {
+        y = 2.0f * x + 1.0f;
+        ++fused;
+        return true;
+    }
+};
+}  // namespace
+
+TEST_CASE("Sequential: a pair without backward_after runs fused only where no backward follows") {
+    Sequential<Twice, PlusOneAfterTwice> net;
+    net.build({3}, 1);
+    Tensor<2> x({2, 3});
+    for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = float(i) - 2.0f;
+    const Tensor<2> y = net.forward(x);  // inference: fused, Twice's output never made
+    CHECK(net.layer<1>().fused == 1);
+    CHECK(net.activation<0>().size() == 0);
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(y.data()[i] == 2.0f * x.data()[i] + 1.0f);
+    const Tensor<2> yt = net.forward(x, true, true);  // a backward follows: one layer at a time
+    CHECK(net.layer<1>().fused == 1);
+    CHECK(net.activation<0>().size() == x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) CHECK(yt.data()[i] == y.data()[i]);
+    Tensor<2> dy({2, 3});
+    for (std::size_t i = 0; i < dy.size(); ++i) dy.data()[i] = 0.5f * float(i);
+    const Tensor<2>* dx = net.backward(dy, true);
+    REQUIRE(dx);
+    for (std::size_t i = 0; i < dx->size(); ++i) CHECK(dx->data()[i] == 2.0f * dy.data()[i]);
+}

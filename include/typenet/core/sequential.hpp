@@ -519,9 +519,8 @@ private:
 
     /// Can layer `I + 1` run fused with layer `I` (`next.forward_after(layer, x, y, c, c_next)`,
     /// which returns false where the pair does not qualify for a given pass)? In a pass with
-    /// a backward (both contexts `backward`), a pair that ran fused also runs its backward
-    /// as one (`next.backward_after(layer, x, y, dy, c, c_next)`), which the next layer must
-    /// then have.
+    /// a backward (both contexts `backward`), only when the pair can also run its backward
+    /// as one (`fuses_backward_with_next`).
     template <std::size_t I>
     static constexpr bool fuses_with_next() {
         if constexpr (I + 1 >= size) {
@@ -530,6 +529,21 @@ private:
             return requires(type_at<I + 1>& next, type_at<I>& layer, const Tensor<ranks[I]>& x,
                             Tensor<ranks[I + 2]>& y, const Context& c) {
                 { next.forward_after(layer, x, y, c, c) } -> std::same_as<bool>;
+            };
+        }
+    }
+
+    /// Can a pair that `fuses_with_next<I>` also run fused in a pass with a backward (layer
+    /// `I + 1` has `backward_after(layer, x, y, dy, c, c_next)`)? Without it, such a pass
+    /// runs the two layers one after the other.
+    template <std::size_t I>
+    static constexpr bool fuses_backward_with_next() {
+        if constexpr (!fuses_with_next<I>()) {
+            return false;
+        } else {
+            return requires(type_at<I + 1>& next, type_at<I>& layer, const Tensor<ranks[I]>& x,
+                            const Tensor<ranks[I + 2]>& y, const Context& c) {
+                next.backward_after(layer, x, y, y, c, c);
             };
         }
     }
@@ -548,7 +562,7 @@ private:
         if constexpr (fuses_with_next<I>()) {
             const Context cn = forward_context<First, I + 1>(ctx, lowest);
             fused_backward_[I] = false;
-            if (c.backward == cn.backward) {
+            if (c.backward ? cn.backward && fuses_backward_with_next<I>() : !cn.backward) {
                 auto& next = std::get<I + 1>(layers_);
                 auto& out2 = output_of<I + 1>(y);
                 ensure_shape(out2, next.output_shape(l.output_shape(shape_of(in))));
@@ -569,11 +583,11 @@ private:
     void backward_one(const X& x, const output_type& y, const output_type& dy, X* dx, std::size_t stop,
                       const Context& ctx) {
         if (I < stop) return;
-        if constexpr (fuses_with_next<I>()) {
+        if constexpr (fuses_backward_with_next<I>()) {
             if (fused_backward_[I]) return;  // run by layer I + 1's backward_after
         }
         if constexpr (I > First) {
-            if constexpr (fuses_with_next<I - 1>()) {
+            if constexpr (fuses_backward_with_next<I - 1>()) {
                 if (fused_backward_[I - 1]) {
                     backward_pair<First, I - 1>(x, y, dy, dx, ctx);
                     return;
@@ -602,18 +616,11 @@ private:
     /// an input gradient (the forward fuses only a pair whose first layer needs none).
     template <std::size_t First, std::size_t I, class X>
     void backward_pair(const X& x, const output_type& y, const output_type& dy, X* dx, const Context& ctx) {
-        if constexpr (requires { std::get<I + 1>(layers_).get().backward_after(
-                                     std::get<I>(layers_).get(), input_of<First, I>(x), output_of_const<I + 1>(y),
-                                     gradient_of<I + 1>(dy), ctx, ctx); }) {
-            if (I == First && dx)
-                throw config_error("Sequential::backward: an input gradient was asked for after a forward without one");
-            std::get<I + 1>(layers_).get().backward_after(std::get<I>(layers_).get(), input_of<First, I>(x),
-                                                          output_of_const<I + 1>(y), gradient_of<I + 1>(dy),
-                                                          layer_context<I>(ctx), layer_context<I + 1>(ctx));
-        } else {
-            throw config_error("Sequential::backward: layers " + names_[I] + " and " + names_[I + 1] +
-                               " ran fused in a training forward, but the second has no backward_after");
-        }
+        if (I == First && dx)
+            throw config_error("Sequential::backward: an input gradient was asked for after a forward without one");
+        std::get<I + 1>(layers_).get().backward_after(std::get<I>(layers_).get(), input_of<First, I>(x),
+                                                      output_of_const<I + 1>(y), gradient_of<I + 1>(dy),
+                                                      layer_context<I>(ctx), layer_context<I + 1>(ctx));
     }
     template <std::size_t I>
     const auto& output_of_const(const output_type& y) const {
