@@ -114,6 +114,21 @@ TEST_CASE("clamp_backward passes the gradient strictly inside (lo, hi)") {
     }
 }
 
+TEST_CASE("clamp_backward_stream gives clamp_backward's values") {
+    for (std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(16), std::size_t(33), std::size_t(1000),
+                          std::size_t(4099)}) {
+        auto y = naive::random(n, n), dy = naive::random(n, n + 1);
+        for (auto& v : y) v = 5.0f * v + 3.0f;  // [-2, 8]: around both bounds of [0, 6]
+        std::vector<float> a(n, -9.0f), b(n, -7.0f), ref(n);
+        clamp_backward(y.data(), dy.data(), a.data(), n, 0.0f, 6.0f);
+        clamp_backward_stream(y.data(), dy.data(), b.data(), n, 0.0f, 6.0f);
+        for (std::size_t i = 0; i < n; ++i) ref[i] = (y[i] > 0.0f && y[i] < 6.0f) ? dy[i] : 0.0f;
+        CAPTURE(n);
+        CHECK(a == ref);
+        CHECK(b == ref);
+    }
+}
+
 TEST_CASE("column_sums") {
     double worst = 0;
     for (auto c : kChannels)

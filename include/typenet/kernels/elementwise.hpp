@@ -161,6 +161,31 @@ inline void clamp_backward(const float* y, const float* dy, float* dx, std::size
     });
 }
 
+/// `clamp_backward` on the calling thread, for a producer of gradient rows (the folded
+/// path's backward): `y` and `dy` usually stream from memory there, and both are prefetched
+/// `TYPENET_STREAM_PREFETCH_BYTES` ahead (see `stream_prefetch_rows`), a cache line of each
+/// per 16 floats. The same values as `clamp_backward`.
+inline void clamp_backward_stream(const float* y, const float* dy, float* dx, std::size_t n, float lo,
+                                  float hi) noexcept {
+    constexpr std::size_t W = simd_width, L = 16, ahead = TYPENET_STREAM_PREFETCH_BYTES;
+    const vfloat vlo(lo), vhi(hi), zero(0.0f);
+    auto one = [&](std::size_t i, std::size_t w) TYPENET_INLINE_LAMBDA {
+        const vfloat yv = detail::lanes(y + i, w);
+        const vfloat v = xsimd::select((yv > vlo) & (yv < vhi), detail::lanes(dy + i, w), zero);
+        if (w == W) v.store_unaligned(dx + i);
+        else detail::store_partial(dx + i, v, w);
+    };
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        if (ahead) {
+            detail::prefetch_span(y, i * sizeof(float) + ahead, L * sizeof(float));
+            detail::prefetch_span(dy, i * sizeof(float) + ahead, L * sizeof(float));
+        }
+        for (std::size_t k = 0; k < L; k += W) one(i + k, W);
+    }
+    for (; i < n; i += W) one(i, std::min(W, n - i));
+}
+
 /// Sums over rows of a row-major `rows x cols` matrix (leading dimension `lda`, default
 /// `cols`): `out[j] = sum_i a[i * lda + j]` (bias gradients). With `accumulate`, added
 /// to `out`.

@@ -504,7 +504,7 @@ private:
     }
     /// `n` floats of the gradient before the activation: dy where lo < y < hi (ReLU6), or dy.
     static void mask_rows(const float* y, const float* dy, float* out, std::size_t n) {
-        if constexpr (std::is_same_v<Act, ReLU6>) kernels::clamp_backward(y, dy, out, n, lo, hi);
+        if constexpr (std::is_same_v<Act, ReLU6>) kernels::clamp_backward_stream(y, dy, out, n, lo, hi);
         else std::copy(dy, dy + n, out);
     }
 
