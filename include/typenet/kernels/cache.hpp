@@ -36,4 +36,10 @@ inline std::size_t l2_cache_bytes() noexcept {
     return bytes;
 }
 
+/// Bytes from which a training step's tensors (the pre-normalisation outputs kept for the
+/// backward, the input gradients) are written with non-temporal stores
+/// (`use_streaming_stores`' threshold): 4x the L2 size. Past the L2 caches a later pass reads
+/// them from memory anyway, and streaming spares the stores the reads of their lines.
+inline std::size_t training_stream_bytes() noexcept { return 4 * l2_cache_bytes(); }
+
 }  // namespace typenet::kernels

@@ -997,7 +997,7 @@ inline void depthwise_backward_produced(const ConvGeometry& g, const float* x, c
     // A large input gradient is stored non-temporally: it is not read again before the
     // next layer's pass over all of it, and the stores then skip reading its lines first.
     ChannelEpilogue dx_ep;
-    dx_ep.stream = dx && use_streaming_stores(dx, C, g.n * g.h * g.w, C, false, 4 * l2_cache_bytes());
+    dx_ep.stream = dx && use_streaming_stores(dx, C, g.n * g.h * g.w, C, false, training_stream_bytes());
     // The sums of dx: per chunk, two sums per channel (in double); then, when dx is
     // streamed or handed over, a row of dx per thread (made there in cache, summed there,
     // then streamed out or consumed). Streamed rows go through it even without sums: made

@@ -305,7 +305,7 @@ void produce_channel_mean_var(std::size_t rows, std::size_t c, std::size_t unit,
     const std::size_t nch = std::min(units, detail::reduction_chunks(rows, c));
     const std::size_t piece = std::max<std::size_t>(1, (std::size_t(65536) / cpad) / unit);
     const int T = std::min<int>(threads_for(double(rows) * double(c), 32768.0), int(nch));
-    const bool stage = detail::use_streaming_stores(x, c, rows, c, false, 4 * l2_cache_bytes());
+    const bool stage = detail::use_streaming_stores(x, c, rows, c, false, training_stream_bytes());
     // Per chunk: the sums (2 x cpad doubles) and its shift row (cpad floats).
     double* part = reinterpret_cast<double*>(scratch(Slot::partial, nch * 2 * cpad * 2 + nch * cpad));
     float* shifts = reinterpret_cast<float*>(part + nch * 2 * cpad);

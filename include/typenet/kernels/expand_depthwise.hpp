@@ -76,9 +76,8 @@ inline void expand_depthwise_forward(const ConvGeometry& g, std::size_t cin, con
     // threads, interleaved runs): their forward 21.6-22.2 -> 19.5-20.0 ms streaming E, ->
     // 18.8-19.1 ms streaming D too; blocks 1-3 (D streamed already) unchanged (54.6-57.0 ms),
     // and 58-60 ms with D never streamed.
-    const std::size_t kept = 4 * l2_cache_bytes();
-    const bool stream_e = use_streaming_stores(ze, C, g.n * H * Wd, C, false, kept);
-    const bool stream_d = use_streaming_stores(zd, C, g.output_pixels(), C, false, kept);
+    const bool stream_e = use_streaming_stores(ze, C, g.n * H * Wd, C, false, training_stream_bytes());
+    const bool stream_d = use_streaming_stores(zd, C, g.output_pixels(), C, false, training_stream_bytes());
     BView bv;
     bv.packed = we.data();
     bv.packed_rows = cin;

@@ -160,7 +160,7 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
     float* ebuf = dw && Nw % NR != 0 ? scratch(Slot::pack_b, std::size_t(T) * esize) : nullptr;
     const std::size_t xsize = round_up(R * cin, 16);
     float* xbuf = mapped ? scratch(Slot::im2col, std::size_t(T) * xsize) : nullptr;
-    const bool stream_dx = dx && use_streaming_stores(dx, cin, rows, cin, false, 4 * l2_cache_bytes());
+    const bool stream_dx = dx && use_streaming_stores(dx, cin, rows, cin, false, training_stream_bytes());
     // Per thread: its two sums (in double), then, when dX is streamed, a block of dX (made
     // there, summed in cache, then streamed out; a dX stored normally is summed in place).
     const std::size_t cpad = round_up(cin, 16), ssize = 4 * cpad;

@@ -124,10 +124,8 @@ TYPENET_INLINE void store_stream(float* p, const vfloat& v) noexcept {
 /// Whether an output of `rows x cols` floats (leading dimension `ld`) is large enough
 /// that writing it with non-temporal stores pays (it would not stay in cache anyway,
 /// and the stores then need not read the lines first), and aligned for them. `threshold`
-/// (bytes): the default (32 MB) for outputs of inference; the training step's tensors (the
-/// pre-normalisation outputs kept for the backward, the input gradients) pass
-/// `4 * l2_cache_bytes()`: past the L2 caches they are read from memory by a later pass
-/// anyway, and streaming spares the stores the reads of their lines.
+/// (bytes): the default (32 MB) for outputs of inference; the training step's tensors pass
+/// `training_stream_bytes()` (kernels/cache.hpp).
 inline bool use_streaming_stores(const float* y, std::size_t ld, std::size_t rows, std::size_t cols,
                                  bool accumulate, std::size_t threshold = std::size_t(32) << 20) noexcept {
     if (accumulate || cols < 16) return false;

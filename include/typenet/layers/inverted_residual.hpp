@@ -124,10 +124,7 @@ public:
         const kernels::ConvGeometry gs = first.geometry(shape_of(x));
         const Shape<4> in{gs.n, gs.oh, gs.ow, first.spec().filters};
         const Shape<4> d = depthwise_.output_shape(in);
-        float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
-        const kernels::ChannelMap dmap = depthwise_.activation_map();
-        const kernels::DxBatchNormSums dsums = depthwise_.gradient_sums();
-        project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
+        float* gd = project_backward_deferred(d, y, dy, ctx);
         // The gradient of first's output, with first's batch-norm sums taken as it is made.
         float* gf = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(in));
         const kernels::ChannelMap fmap = first.activation_map();
@@ -176,8 +173,7 @@ public:
             } else {
                 depthwise_.forward_raw(x.data(), e, nullptr, nullptr, ctx);
             }
-            const kernels::ChannelMap dmap = depthwise_.activation_map();
-            project_.forward_raw(depthwise_.pre_activation(), d, y.data(), residual() ? x.data() : nullptr, ctx, &dmap);
+            project_forward_deferred(d, y, residual() ? x.data() : nullptr, ctx);
             return;
         }
         float* eb;
@@ -209,13 +205,8 @@ public:
         const Shape<4> d = depthwise_.output_shape(e);
         // The gradients of the expanded and depthwise tensors are transient: the model's
         // shared scratch slots when there is one (ConvBN's own backward uses the other two).
-        float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
         if (deferred_) {
-            // The projection also takes the depthwise batch norm's backward sums from the
-            // gradient it makes, while each block of it is in cache.
-            const kernels::ChannelMap dmap = depthwise_.activation_map();
-            const kernels::DxBatchNormSums dsums = depthwise_.gradient_sums();
-            project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
+            float* gd = project_backward_deferred(d, y, dy, ctx);
             if constexpr (has_expand) {
                 // And the depthwise layer takes the expansion's, from the gradient it makes.
                 const kernels::ChannelMap emap = expand_.activation_map();
@@ -243,6 +234,7 @@ public:
             if (dx && residual()) add_skip_gradient(dy, *dx);
             return;
         }
+        float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
         project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx);
         if constexpr (has_expand) {
             float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
@@ -288,6 +280,23 @@ public:
     ConvBN<Linear>& project() noexcept { return project_; }
 
 private:
+    /// The projection after a depthwise layer with a deferred activation: it reads the
+    /// depthwise output through that layer's batch norm and ReLU6 (`d` its input's shape).
+    void project_forward_deferred(const Shape<4>& d, Tensor<4>& y, const float* skip, const Context& ctx) {
+        const kernels::ChannelMap dmap = depthwise_.activation_map();
+        project_.forward_raw(depthwise_.pre_activation(), d, y.data(), skip, ctx, &dmap);
+    }
+    /// Its backward, which also takes the depthwise batch norm's backward sums from the
+    /// gradient it makes, while each block of it is in cache; returns that gradient (the
+    /// depthwise output's, in the shared scratch).
+    float* project_backward_deferred(const Shape<4>& d, const Tensor<4>& y, const Tensor<4>& dy, const Context& ctx) {
+        float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
+        const kernels::ChannelMap dmap = depthwise_.activation_map();
+        const kernels::DxBatchNormSums dsums = depthwise_.gradient_sums();
+        project_.backward_raw(depthwise_.pre_activation(), d, y.data(), dy.data(), gd, ctx, &dmap, &dsums);
+        return gd;
+    }
+
     /// The training case of `forward_after` (block without expansion).
     template <class Act>
     bool forward_after_training(ConvBN<Act>& first, const Tensor<4>& x, Tensor<4>& y, const Context& first_ctx,
@@ -306,8 +315,7 @@ private:
         d_ = Tensor<4>();
         const kernels::ChannelMap fmap = first.activation_map();
         depthwise_.forward_raw(first.pre_activation(), in, nullptr, nullptr, ctx, &fmap);
-        const kernels::ChannelMap dmap = depthwise_.activation_map();
-        project_.forward_raw(depthwise_.pre_activation(), d, y.data(), nullptr, ctx, &dmap);
+        project_forward_deferred(d, y, nullptr, ctx);
         deferred_ = true;
         after_first_ = true;
         return true;
