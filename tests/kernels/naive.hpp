@@ -25,6 +25,26 @@ inline std::vector<float> random(std::size_t n, std::uint64_t seed) {
     return v;
 }
 
+/// Values a ReLU6 layer outputs: every 7th exactly 0, every 7th (next) exactly 6, the rest
+/// in [-3, 7) (beyond both bounds too: an input map or a residual can put them there).
+inline std::vector<float> relu6_outputs(std::size_t n, std::uint64_t seed) {
+    std::vector<float> v = random(n, seed);
+    for (std::size_t i = 0; i < n; ++i) v[i] = i % 7 == 0 ? 0.0f : i % 7 == 1 ? 6.0f : 2.0f + 5.0f * v[i];
+    return v;
+}
+
+/// ReLU6's backward mask applied to a gradient: `g[i] = 0` unless `0 < y[i] < 6`. Returns
+/// how many values were zeroed.
+inline std::size_t relu6_mask(const std::vector<float>& y, std::vector<float>& g) {
+    std::size_t masked = 0;
+    for (std::size_t i = 0; i < y.size(); ++i)
+        if (!(y[i] > 0.0f && y[i] < 6.0f)) {
+            g[i] = 0.0f;
+            ++masked;
+        }
+    return masked;
+}
+
 /// Apply an epilogue to a double accumulator (reference semantics).
 inline double finish(double v, double old, std::size_t row, std::size_t col, std::size_t ldc, const Epilogue& ep) {
     if (ep.accumulate) v += old;

@@ -247,6 +247,53 @@ TEST_CASE("depthwise_backward_produced: both gradients from produced rows, again
     CHECK(worst < 5e-6);
 }
 
+TEST_CASE("depthwise_backward_produced masks dx by the clamp that made x (DxClamp)") {
+    // x is the previous layer's ReLU6 output (values at and beyond both bounds among them):
+    // dx must be the plain dx where 0 < x < 6 and zero elsewhere, bit for bit (rows masked
+    // as they are completed; staged then streamed out when dx is large); dw unchanged.
+    const int threads_before = typenet::max_threads();
+    auto gs = geometries();
+    gs.push_back(ConvGeometry::same(3, 37, 30, 40, 3, 3, 2, 2));   // odd height, chunks across images
+    gs.push_back(ConvGeometry::same(2, 128, 128, 256, 3, 3, 1, 1));  // dx of 32 MB, streamed
+    gs.push_back(ConvGeometry::same(2, 128, 128, 256, 3, 3, 2, 2));
+    std::uint64_t seed = 5000;
+    const DxClamp relu6{0.0f, 6.0f};
+    for (const auto& g : gs) {
+        const auto x = naive::relu6_outputs(g.input_size(), seed++), w = naive::random(g.kh * g.kw * g.c, seed++);
+        auto dy = naive::random(g.output_pixels() * g.c, seed++);
+        const std::size_t rowlen = g.ow * g.c;
+        auto rows = [&](std::size_t r0, std::size_t r1, float* out) {
+            std::memcpy(out, dy.data() + r0 * rowlen, (r1 - r0) * rowlen * sizeof(float));
+        };
+        for (int threads : {1, 2}) {
+            typenet::set_num_threads(threads);
+            INFO(describe(g) << ", " << threads << " thread(s)");
+            std::vector<float> want(g.input_size()), dw_plain(g.kh * g.kw * g.c), dx(want.size(), 1e30f),
+                dw(dw_plain.size());
+            depthwise_backward_produced(g, x.data(), w.data(), rows, dw_plain.data(), want.data());
+            REQUIRE(naive::relu6_mask(x, want) > 0);
+            depthwise_backward_produced(g, x.data(), w.data(), rows, dw.data(), dx.data(), nullptr, nullptr, nullptr,
+                                        &relu6);
+            CHECK(std::memcmp(want.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(dw_plain.data(), dw.data(), dw.size() * sizeof(float)) == 0);
+            std::fill(dx.begin(), dx.end(), 1e30f);
+            depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, dx.data(), nullptr, nullptr, nullptr,
+                                        &relu6);  // without dw: x read for the mask alone
+            CHECK(std::memcmp(want.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+        }
+        // The mask needs dx, and x itself (not read through a map).
+        std::vector<float> dw(g.kh * g.kw * g.c), ones(g.c, 1.0f), zeros(g.c, 0.0f), dx(g.input_size());
+        const ChannelMap map{ones.data(), zeros.data(), 0.0f, 6.0f};
+        CHECK_THROWS_AS(depthwise_backward_produced(g, x.data(), w.data(), rows, dw.data(), nullptr, nullptr, nullptr,
+                                                    nullptr, &relu6),
+                        typenet::shape_error);
+        CHECK_THROWS_AS(depthwise_backward_produced(g, x.data(), w.data(), rows, nullptr, dx.data(), &map, nullptr,
+                                                    nullptr, &relu6),
+                        typenet::shape_error);
+    }
+    typenet::set_num_threads(threads_before);
+}
+
 TEST_CASE("depthwise kernels reading their input through a ChannelMap equal them on the mapped input") {
     // The map (a batch norm + ReLU6 of the layer before) applied as the rows are read must
     // give the same bits as the kernels run on the stored mapped tensor.

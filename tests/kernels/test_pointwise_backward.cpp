@@ -248,6 +248,53 @@ TEST_CASE("pointwise_backward takes the preceding batch norm's backward sums fro
     typenet::set_num_threads(threads_before);
 }
 
+TEST_CASE("pointwise_backward masks dX by the clamp that made x (DxClamp)") {
+    // x is the previous layer's ReLU6 output (values at and beyond both bounds among them):
+    // dX must be the plain dX where 0 < x < 6 and zero elsewhere, bit for bit (blocks
+    // masked in cache, and staged then streamed out when dX is large); dW unchanged up to
+    // the rounding of the blocks.
+    const int threads_before = typenet::max_threads();
+    struct Shape {
+        std::size_t rows, cin, cout;
+    };
+    for (const Shape s : {Shape{1, 3, 5}, Shape{301, 24, 144}, Shape{515, 96, 24}, Shape{777, 160, 17},
+                          Shape{65536, 128, 24}}) {  // the last: dX of 32 MB, streamed out
+        const auto x = naive::relu6_outputs(s.rows * s.cin, 41 + s.rows);
+        const auto w = naive::random(s.cin * s.cout, 42), dy = naive::random(s.rows * s.cout, 43);
+        PackedMatrix wt;
+        wt.pack(Trans::Yes, s.cout, s.cin, w.data(), s.cout);
+        auto rows = [&](std::size_t r0, std::size_t r1, float* out, std::size_t ldo) {
+            for (std::size_t i = r0; i < r1; ++i) std::memcpy(out + (i - r0) * ldo, dy.data() + i * s.cout, s.cout * 4);
+        };
+        const DxClamp relu6{0.0f, 6.0f};
+        for (int threads : {1, 2}) {
+            typenet::set_num_threads(threads);
+            INFO("rows " << s.rows << " cin " << s.cin << " cout " << s.cout << " threads " << threads);
+            std::vector<float> dw_plain(s.cin * s.cout), want(x.size()), dw(dw_plain.size()), dx(x.size(), 1e30f);
+            pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw_plain.data(), want.data());
+            REQUIRE(naive::relu6_mask(x, want) > 0);
+            pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dw.data(), dx.data(), 0, nullptr, nullptr,
+                               &relu6);
+            CHECK(std::memcmp(want.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+            CHECK(naive::max_scaled_error(dw.data(), dw_plain.data(), dw.size()) < tol(s.rows));
+            std::fill(dx.begin(), dx.end(), 1e30f);
+            pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, nullptr, dx.data(), 0, nullptr, nullptr,
+                               &relu6);  // without dW: x read for the mask alone
+            CHECK(std::memcmp(want.data(), dx.data(), dx.size() * sizeof(float)) == 0);
+        }
+        // The mask needs dX, and x itself (not read through a map).
+        std::vector<float> dx(x.size()), ones(s.cin, 1.0f), zeros(s.cin, 0.0f);
+        const ChannelMap map{ones.data(), zeros.data(), 0.0f, 6.0f};
+        CHECK_THROWS_AS(pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, dx.data(), nullptr, 0, nullptr,
+                                           nullptr, &relu6),
+                        typenet::shape_error);
+        CHECK_THROWS_AS(pointwise_backward(s.rows, s.cin, s.cout, x.data(), &wt, rows, nullptr, dx.data(), 0, &map,
+                                           nullptr, &relu6),
+                        typenet::shape_error);
+    }
+    typenet::set_num_threads(threads_before);
+}
+
 namespace {
 // The problem of a 1x1 ConvBN of rows x cin -> cout (wanting dX, not dW).
 BatchNormPointwiseBackward::Problem bn_problem(std::size_t rows, std::size_t cin, std::size_t cout, const float* x,

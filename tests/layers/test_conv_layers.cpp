@@ -872,6 +872,53 @@ TEST_CASE("InvertedResidual: backward equals the same block built from generic l
     }
 }
 
+namespace {
+// Every batch norm of generic layers frozen.
+template <class... Ls>
+void freeze_layers(Sequential<Ls...>& s) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (s.template layer<I>().set_batchnorm_mode(BatchNormMode::Frozen), ...);
+    }(std::index_sequence_for<Ls...>{});
+}
+template <class... Ls>
+void freeze_layers(Residual<Ls...>& r) {
+    freeze_layers(r.branch());
+}
+// `against_generic` with every batch norm frozen (the folded path of fine-tuning).
+template <class Block, class Generic, class BuildGeneric>
+void frozen_against_generic(const Tensor<4>& x, Rng& rng, BuildGeneric&& build_generic) {
+    Block block;
+    Generic generic;
+    block.build(shape_of(x), rng);
+    build_generic(generic);
+    copy_weights(block, generic);
+    block.set_batchnorm_mode(BatchNormMode::Frozen);
+    freeze_layers(generic);
+    same_gradients(block, generic, x, true);
+}
+}  // namespace
+
+TEST_CASE("InvertedResidual with frozen batch norm: the shared ReLU6 masks give the generic layers' gradients") {
+    // Fine-tuning (frozen batch norm: the folded path): the block's projection and depthwise
+    // layers mask their input gradients by the ReLU6 of the layer before, which then takes
+    // them as they come (`ConvBN::shares_clamp_mask`); the generic layers each mask their
+    // own. Inputs in [-3, 9]: every ReLU6 clamps values on both sides.
+    Rng rng(19);
+    for (std::size_t h : {6, 28}) {
+        INFO("input " << h << "x" << h);
+        Tensor<4> x = random_tensor<4>({2, h, h, 8}, rng, -3.0f, 9.0f);
+        frozen_against_generic<InvertedResidual<6, 16, 2>,
+                               Sequential<Conv2DBN<48, 1, 1>, DepthwiseBN<2>, Conv2DBN<16, 1, 1, Linear>>>(
+            x, rng, [h](auto& g) { g.build({h, h, 8}); });
+        frozen_against_generic<InvertedResidual<6, 8, 1>,
+                               Residual<Conv2DBN<48, 1, 1>, DepthwiseBN<1>, Conv2DBN<8, 1, 1, Linear>>>(
+            x, rng, [&rng, &x](auto& g) { g.build(shape_of(x), rng); });
+        // No expansion: the depthwise layer takes dy masked by the projection.
+        frozen_against_generic<InvertedResidual<1, 16, 1>, Sequential<DepthwiseBN<1>, Conv2DBN<16, 1, 1, Linear>>>(
+            x, rng, [h](auto& g) { g.build({h, h, 8}); });
+    }
+}
+
 TEST_CASE("InvertedResidual: gradient check of whole blocks") {
     Rng rng(8);
     Tensor<4> x = random_tensor<4>({2, 6, 6, 4}, rng);

@@ -945,22 +945,28 @@ inline std::size_t dw_first_input_row(const ConvGeometry& g, std::size_t oy) noe
 /// a per-thread buffer, summed there (with `dx_sums`), then handed to
 /// `dx_rows->consume` (chunk index < `depthwise_backward_chunks(g)`), which may overwrite
 /// it.
+/// With `dx_clamp` (needs `dx` or `dx_rows`; not with `xmap`), each row of the input
+/// gradient is masked by the clamp that made x (`DxClamp`) as soon as it is complete, while
+/// its row of x is in cache.
 /// (`dy_rows` is type-erased: it is called once per band of rows, and a template over it
 /// compiled the whole kernel again for every producer a program uses.)
 inline void depthwise_backward_produced(const ConvGeometry& g, const float* x, const float* w,
                                         FunctionRef<void(std::size_t, std::size_t, float*)> dy_rows, float* dw,
                                         float* dx, const ChannelMap* xmap = nullptr,
-                                        const DxBatchNormSums* dx_sums = nullptr, RowConsumer* dx_rows = nullptr) {
+                                        const DxBatchNormSums* dx_sums = nullptr, RowConsumer* dx_rows = nullptr,
+                                        const DxClamp* dx_clamp = nullptr) {
     using namespace detail;
     if (dx && dx_rows) throw shape_error("depthwise_backward_produced: dx both stored and handed over");
     const bool want_dx = dx || dx_rows;
+    if (dx_clamp && (!want_dx || xmap))
+        throw shape_error("depthwise_backward_produced: masking dx by x's clamp needs dx and x itself (no input map)");
     if (dx_sums && (!want_dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||
                     !dx_sums->out))
         throw shape_error(
             "depthwise_backward_produced: the sums of dx need dx, the input map, the statistics and an output");
     if (!dw && !want_dx) return;
     check_dw("depthwise_backward_produced", g, {w});
-    if ((dw || dx_sums) && !x) throw shape_error("depthwise_backward_produced: x is null");
+    if ((dw || dx_sums || dx_clamp) && !x) throw shape_error("depthwise_backward_produced: x is null");
     constexpr std::size_t W = simd_width;
     const std::size_t C = g.c, KH = g.kh, KW = g.kw, taps = KH * KW, R = g.n * g.oh, rowlen = g.ow * C;
     const std::size_t nch = depthwise_backward_chunks(g);  // as depthwise_backward_weight's
@@ -1143,6 +1149,8 @@ inline void depthwise_backward_produced(const ConvGeometry& g, const float* x, c
                                         (!k3s2 || !dw_bwd_input_k3s2<false>(g, dyr, ki, nr, w, dxr, c0, C - c0)))
                                         dw_bwd_input_vec<false>(g, dyr, ki, nr, cp, np, w, dxr, c0, C - c0);
                                 }
+                                if (dx_clamp)  // the row is complete: masked by its row of x (in cache)
+                                    clamp_backward_stream(x + xoff, dxr, dxr, rowx, dx_clamp->lo, dx_clamp->hi);
                                 if (sq) {
                                     // The row is complete: its sums with its row of x (both in cache).
                                     BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;

@@ -186,6 +186,22 @@ inline void clamp_backward_stream(const float* y, const float* dy, float* dx, st
     for (; i < n; i += W) one(i, std::min(W, n - i));
 }
 
+/// Copy `n` floats on the calling thread, `src` prefetched as `clamp_backward_stream`
+/// prefetches its inputs: for a producer of gradient rows that reads a gradient masked
+/// already by the kernel that made it (`DxClamp`) from memory.
+inline void copy_prefetched(const float* src, float* dst, std::size_t n) noexcept {
+    constexpr std::size_t W = simd_width, L = 16, ahead = TYPENET_STREAM_PREFETCH_BYTES;
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        if (ahead) detail::prefetch_span(src, i * sizeof(float) + ahead, L * sizeof(float));
+        for (std::size_t k = 0; k < L; k += W) detail::lanes(src + i + k, W).store_unaligned(dst + i + k);
+    }
+    for (; i < n; i += W) {
+        const std::size_t w = std::min(W, n - i);
+        detail::store_n(dst + i, detail::lanes(src + i, w), w);
+    }
+}
+
 /// Sums over rows of a row-major `rows x cols` matrix (leading dimension `lda`, default
 /// `cols`): `out[j] = sum_i a[i * lda + j]` (bias gradients). With `accumulate`, added
 /// to `out`.
@@ -509,6 +525,15 @@ struct DxBatchNormSums {
     const float* mean = nullptr;    ///< c batch means
     const float* invstd = nullptr;  ///< c values of 1 / sqrt(var + eps)
     double* out = nullptr;          ///< 2 * c sums, overwritten
+};
+
+/// An input gradient masked by the clamp (ReLU6) of the layer before, as that layer's
+/// backward would mask it: kept where `lo < x < hi`, zero elsewhere, with x the kernel's
+/// input, that layer's clamped output (a frozen batch norm's folded path stores it). A
+/// kernel that reads x for its weight gradient applies it while x is in cache, and the layer
+/// before takes the gradient as it comes, without its own pass over x and the gradient.
+struct DxClamp {
+    float lo = 0.0f, hi = 0.0f;
 };
 
 /// Training-mode batch norm's input gradient as an affine map of the masked output

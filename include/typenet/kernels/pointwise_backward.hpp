@@ -106,6 +106,9 @@ inline void pw_input_block(std::size_t cin, std::size_t cout, std::size_t n, con
 /// thread sums its blocks into its own copy, added in thread order (like dW: a given thread
 /// count gives the same bits).
 ///
+/// With `dx_clamp` (needs `dx`; not with `xmap`), dX is masked by the clamp that made x
+/// (`DxClamp`) as each block of it is made, while that block of x is in cache.
+///
 /// Scratch: `Slot::fused` (the blocks), `Slot::partial` (the per-thread dW copies),
 /// `Slot::pack_b` (the edge panel of the in-place operand), `Slot::im2col` (mapped x) and
 /// `Slot::stage` (blocks of dX and their sums) of the calling thread; `dy_rows` may rely
@@ -115,12 +118,14 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
                                const PackedMatrix* wt,
                                FunctionRef<void(std::size_t, std::size_t, float*, std::size_t)> dy_rows, float* dw,
                                float* dx, std::size_t block_rows = 0, const ChannelMap* xmap = nullptr,
-                               const DxBatchNormSums* dx_sums = nullptr) {
+                               const DxBatchNormSums* dx_sums = nullptr, const DxClamp* dx_clamp = nullptr) {
     using namespace detail;
     constexpr std::size_t MR = GemmShape::mr, NR = GemmShape::nr;
     if (dx_sums && (!dx || !xmap || !xmap->scale || !xmap->shift || !dx_sums->mean || !dx_sums->invstd ||
                     !dx_sums->out))
         throw shape_error("pointwise_backward: the sums of dX need dX, the input map, the statistics and an output");
+    if (dx_clamp && (!dx || xmap))
+        throw shape_error("pointwise_backward: masking dX by x's clamp needs dX and x itself (no input map)");
     if (!dw && !dx) return;
     if (cin == 0) return;
     if (rows == 0 || cout == 0) {  // empty products: zeros
@@ -129,7 +134,7 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
         if (dx_sums) std::fill(dx_sums->out, dx_sums->out + 2 * cin, 0.0);
         return;
     }
-    if ((dw || dx_sums) && !x) throw shape_error("pointwise_backward: x is null");
+    if ((dw || dx_sums || dx_clamp) && !x) throw shape_error("pointwise_backward: x is null");
     if (dx && !wt) throw shape_error("pointwise_backward: packed W^T is null");
     if (dx && (wt->rows() != cout || wt->cols() != cin))
         throw shape_error("pointwise_backward: packed W^T is " + std::to_string(wt->rows()) + " x " +
@@ -146,9 +151,9 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
     const bool mapped = dw && xmap;
     if (mapped && (!xmap->scale || !xmap->shift))
         throw shape_error("pointwise_backward: input map without scale or shift");
-    // The mapped block of x (or the block of x and dX the sums read) shares the L2 budget
-    // with the block of dY.
-    if ((mapped || dx_sums) && !block_rows) R = std::max<std::size_t>(MR, std::min(R, 65536 / round_up(cin, 16)) / MR * MR);
+    // The mapped block of x (or the block of x and dX the sums or the mask read) shares the
+    // L2 budget with the block of dY.
+    if ((mapped || dx_sums || dx_clamp) && !block_rows) R = std::max<std::size_t>(MR, std::min(R, 65536 / round_up(cin, 16)) / MR * MR);
     // Every thread gets at least one block.
     R = std::max<std::size_t>(1, std::min(R, round_up(ceil_div(rows, std::size_t(T)), MR)));
     const std::size_t blocks = ceil_div(rows, R);
@@ -161,11 +166,13 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
     const std::size_t xsize = round_up(R * cin, 16);
     float* xbuf = mapped ? scratch(Slot::im2col, std::size_t(T) * xsize) : nullptr;
     const bool stream_dx = dx && use_streaming_stores(dx, cin, rows, cin, false, training_stream_bytes());
-    // Per thread: its two sums (in double), then, when dX is streamed, a block of dX (made
-    // there, summed in cache, then streamed out; a dX stored normally is summed in place).
-    const std::size_t cpad = round_up(cin, 16), ssize = 4 * cpad;
-    const std::size_t dsize = ssize + (stream_dx ? round_up(R * cin, 16) : 0);
-    float* dstage = dx_sums ? scratch(Slot::stage, std::size_t(T) * dsize) : nullptr;
+    // Per thread: its two sums (in double), then, when dX is streamed and summed or masked,
+    // a block of dX (made there, summed and masked in cache, then streamed out; a dX stored
+    // normally is summed and masked in place).
+    const std::size_t cpad = round_up(cin, 16), ssize = dx_sums ? 4 * cpad : 0;
+    const bool stage_dx = stream_dx && (dx_sums || dx_clamp);
+    const std::size_t dsize = ssize + (stage_dx ? round_up(R * cin, 16) : 0);
+    float* dstage = dsize ? scratch(Slot::stage, std::size_t(T) * dsize) : nullptr;
     auto sums_of = [dstage, dsize](int u) { return reinterpret_cast<double*>(dstage + std::size_t(u) * dsize); };
     BatchNormInputGrad<ClampMaskFrom::affine> gmap;
     if (dx_sums) gmap = {nullptr, nullptr, nullptr, xmap->scale, xmap->shift, xmap->lo, xmap->hi, cin};
@@ -176,7 +183,7 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
         float* mine = dw ? part + std::size_t(t) * Mw * ldp : nullptr;
         float* edge = ebuf ? ebuf + std::size_t(t) * esize : nullptr;
         double* my_sums = dx_sums ? sums_of(t) : nullptr;
-        float* staged = dx_sums && stream_dx ? dstage + std::size_t(t) * dsize + ssize : nullptr;
+        float* staged = stage_dx ? dstage + std::size_t(t) * dsize + ssize : nullptr;
         if (my_sums) std::fill(my_sums, my_sums + 2 * cpad, 0.0);
         for (std::size_t blk = br.begin; blk < br.end; ++blk) {
             const std::size_t r0 = blk * R, r1 = std::min(rows, r0 + R), n = r1 - r0;
@@ -193,13 +200,14 @@ inline void pointwise_backward(std::size_t rows, std::size_t cin, std::size_t co
             if (dx) {
                 float* out = staged ? staged : dx + r0 * cin;
                 pw_input_block(cin, cout, n, z, ldz, *wt, out, cin, stream_dx && !staged);
+                if (dx_clamp) clamp_backward_stream(x + r0 * cin, out, out, n * cin, dx_clamp->lo, dx_clamp->hi);
                 if (dx_sums) {
                     BatchNormInputGrad<ClampMaskFrom::affine> m = gmap;
                     m.x = x + r0 * cin;
                     m.dy = out;
                     batchnorm_backward_sums(m, dx_sums->mean, dx_sums->invstd, 0, n, cpad, my_sums);
-                    if (staged) stream_copy(staged, dx + r0 * cin, n * cin);
                 }
+                if (staged) stream_copy(staged, dx + r0 * cin, n * cin);
             }
         }
         if (stream_dx) stream_fence();

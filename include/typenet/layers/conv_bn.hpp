@@ -161,10 +161,17 @@ public:
     ///
     /// A depthwise layer given `dx_rows` hands the rows of its input gradient to it instead
     /// of writing `dx` (null): the previous layer's `begin_produced_backward`.
+    ///
+    /// Chained ConvBNs on the folded path with a produced backward (`folded_produced()`: a
+    /// frozen batch norm while the weights train) can share the clamp's mask: a layer given
+    /// `dx_clamp` (the previous layer's ReLU6 bounds, x being that layer's output) masks dx
+    /// as it makes it, and the previous layer's backward then runs with `dy_masked`, taking
+    /// dy as the gradient before its activation.
     void backward_raw(const float* x, const Shape<4>& in, const float* y, const float* dy, float* dx,
                       const Context& ctx, const kernels::ChannelMap* xmap = nullptr,
                       const kernels::DxBatchNormSums* dx_sums = nullptr, bool sums_given = false,
-                      kernels::RowConsumer* dx_rows = nullptr) {
+                      kernels::RowConsumer* dx_rows = nullptr, const kernels::DxClamp* dx_clamp = nullptr,
+                      bool dy_masked = false) {
         const auto g = op_.geometry(in, "ConvBN");
         const std::size_t rows = g.n * g.oh * g.ow, C = op_.out_channels();
         // Gradient before the activation. With batch statistics, batch norm's backward
@@ -196,13 +203,16 @@ public:
         // before the activation (dy masked by the clamp) a block of rows at a time, so it
         // is never written as a tensor and read back by each product.
         const bool folded_produced = path_ == Path::folded && (op_.pointwise() || op_.spec.depthwise || direct_first);
+        if ((dx_clamp || dy_masked) && !(folded_produced && (op_.pointwise() || op_.spec.depthwise)))
+            throw config_error("ConvBN: a clamp mask shared between layers needs the folded path of chained 1x1 / "
+                               "depthwise layers (a frozen batch norm)");
         if (std::is_same_v<Act, ReLU6> && !fused_mask && !folded_produced) {
             float* gb = scratch_or_own(ctx, Scratch::layer_a, g_, rows * C);
             detail::clamp_gradient(y, dy, gb, rows * C, lo, hi);
             gp = gb;
         }
         if (folded_produced) {
-            backward_folded_produced(g, x, y, dy, dx, train_conv);
+            backward_folded_produced(g, x, y, dy, dx, train_conv, dx_clamp, dy_masked);
         } else if (path_ == Path::folded) {
             if (train_conv) {
                 op_.backward_weight(g, x, gp, op_.dkernel.data());
@@ -425,6 +435,12 @@ public:
 
     /// Will a pass with `ctx` use the folded form (moving statistics folded into the weights)?
     bool folded_for(const Context& ctx) const { return path_for(ctx) == Path::folded; }
+    /// Can the backward after a pass with `ctx` share a clamp's mask with the layers beside
+    /// it (`backward_raw`'s `dx_clamp` and `dy_masked`)? The folded path of a 1x1 or
+    /// depthwise convolution (a frozen batch norm).
+    bool shares_clamp_mask(const Context& ctx) const {
+        return folded_for(ctx) && (op_.pointwise() || op_.spec.depthwise);
+    }
     /// Convolution geometry for input `in`.
     kernels::ConvGeometry geometry(const Shape<4>& in) const { return op_.geometry(in, "ConvBN"); }
     /// Bring the folded weights up to date; returns a number that changes whenever they do.
@@ -477,24 +493,30 @@ private:
     }
     /// The folded path's backward with the gradient before the activation produced a block
     /// of rows at a time (see `backward_raw`); `folded_produced` there says when.
+    /// `dx_clamp`, `dy_masked`: see `backward_raw`.
     void backward_folded_produced(const kernels::ConvGeometry& g, const float* x, const float* y, const float* dy,
-                                  float* dx, bool train_conv) {
+                                  float* dx, bool train_conv, const kernels::DxClamp* dx_clamp, bool dy_masked) {
         const std::size_t C = op_.out_channels(), ow = g.ow;
         float* dw = train_conv ? op_.dkernel.data() : nullptr;
-        // Output pixels [p0, p1) of dy masked by the clamp (ReLU6) or copied (linear) to
-        // `out`, rows `ldo` apart.
-        auto rows_of = [y, dy, C](std::size_t p0, std::size_t p1, float* out, std::size_t ldo) {
-            if (ldo == C) return mask_rows(y + p0 * C, dy + p0 * C, out, (p1 - p0) * C);
-            for (std::size_t p = p0; p < p1; ++p) mask_rows(y + p * C, dy + p * C, out + (p - p0) * ldo, C);
+        // Output pixels [p0, p1) of dy masked by the clamp (ReLU6; copied when dy comes
+        // masked, or for a linear layer) to `out`, rows `ldo` apart.
+        auto rows_of = [y, dy, C, dy_masked](std::size_t p0, std::size_t p1, float* out, std::size_t ldo) {
+            auto one = [&](std::size_t p, std::size_t n, float* o) {
+                if (dy_masked) kernels::copy_prefetched(dy + p * C, o, n);
+                else mask_rows(y + p * C, dy + p * C, o, n);
+            };
+            if (ldo == C) return one(p0, (p1 - p0) * C, out);
+            for (std::size_t p = p0; p < p1; ++p) one(p, C, out + (p - p0) * ldo);
         };
         if (op_.pointwise()) {
             if (dx) train_pack_.pack(kernels::Trans::Yes, C, g.c, folded_.data(), C);
-            kernels::pointwise_backward(g.n * g.oh * g.ow, g.c, C, x, dx ? &train_pack_ : nullptr, rows_of, dw, dx);
+            kernels::pointwise_backward(g.n * g.oh * g.ow, g.c, C, x, dx ? &train_pack_ : nullptr, rows_of, dw, dx, 0,
+                                        nullptr, nullptr, dx_clamp);
         } else if (op_.spec.depthwise) {
             kernels::depthwise_backward_produced(
                 g, x, folded_.data(),
                 [&rows_of, ow, C](std::size_t r0, std::size_t r1, float* out) { rows_of(r0 * ow, r1 * ow, out, C); },
-                dw, dx);
+                dw, dx, nullptr, nullptr, nullptr, dx_clamp);
         } else {
             kernels::conv2d_backward_weight_produced(
                 g, C, x, [&rows_of, ow, C](std::size_t r, float* out) { rows_of(r * ow, (r + 1) * ow, out, C); }, dw,

@@ -234,14 +234,25 @@ public:
             if (dx && residual()) add_skip_gradient(dy, *dx);
             return;
         }
+        // With frozen batch norms (fine-tuning: the folded path), each layer masks its input
+        // gradient by the ReLU6 of the layer before while it reads that layer's output for
+        // its weight gradient; that layer then takes the gradient as it comes, instead of
+        // its own pass over its output and the gradient.
+        const bool chain = project_.shares_clamp_mask(ctx) && depthwise_.shares_clamp_mask(ctx) &&
+                           (!has_expand || expand_.shares_clamp_mask(ctx));
+        const kernels::DxClamp relu6{ConvBN<ReLU6>::lo, ConvBN<ReLU6>::hi};
+        const kernels::DxClamp* mask = chain ? &relu6 : nullptr;
         float* gd = scratch_or_own(ctx, Scratch::block_b, gd_, shape_size(d));
-        project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx);
+        project_.backward_raw(d_.data(), d, y.data(), dy.data(), gd, ctx, nullptr, nullptr, false, nullptr, mask);
         if constexpr (has_expand) {
             float* ge = scratch_or_own(ctx, Scratch::block_a, ge_, shape_size(e));
-            depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx);
-            expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx);
+            depthwise_.backward_raw(e_.data(), e, d_.data(), gd, ge, ctx, nullptr, nullptr, false, nullptr, mask,
+                                    chain);
+            expand_.backward_raw(x.data(), in, e_.data(), ge, dx ? dx->data() : nullptr, ctx, nullptr, nullptr, false,
+                                 nullptr, nullptr, chain);
         } else {
-            depthwise_.backward_raw(x.data(), e, d_.data(), gd, dx ? dx->data() : nullptr, ctx);
+            depthwise_.backward_raw(x.data(), e, d_.data(), gd, dx ? dx->data() : nullptr, ctx, nullptr, nullptr,
+                                    false, nullptr, nullptr, chain);
         }
         if (dx && residual()) add_skip_gradient(dy, *dx);
     }
