@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "typenet/kernels/simd.hpp"
 #include "typenet/optimizers/optimizer.hpp"
 
 namespace typenet {
@@ -52,14 +53,30 @@ public:
         const float b1 = b1_, b2 = b2_, eps = eps_, decay = lr * wd_;
         float* m = s.m.data();
         float* v = s.v.data();
+        // One formula for the vectors and the scalar tail (T: float or kernels::vfloat).
+        auto step = [=](auto wi, auto gi, auto mi, auto vi, auto& wo, auto& mo, auto& vo) {
+            using T = decltype(wi);
+            gi = gi * T(gscale);
+            if (decay != 0.0f) wi = wi - T(decay) * wi;
+            mo = T(b1) * mi + T(1.0f - b1) * gi;
+            vo = T(b2) * vi + T(1.0f - b2) * gi * gi;
+            wo = wi - T(lr_t) * mo / (xsimd::sqrt(vo) + T(eps));
+        };
         detail::update_ranges(n, [&](std::size_t i0, std::size_t i1) {
-            for (std::size_t i = i0; i < i1; ++i) {
-                const float gi = g[i] * gscale;
-                if (decay != 0.0f) w[i] -= decay * w[i];
-                m[i] = b1 * m[i] + (1.0f - b1) * gi;
-                v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-                w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
+            // Vectorised by hand: the compiler leaves this loop scalar (its four arrays may
+            // alias), and its square roots and divisions then cost more than its memory traffic.
+            constexpr std::size_t W = kernels::simd_width;
+            using V = kernels::vfloat;
+            std::size_t i = i0;
+            for (; i + W <= i1; i += W) {
+                V wo, mo, vo;
+                step(V::load_unaligned(w + i), V::load_unaligned(g + i), V::load_unaligned(m + i),
+                     V::load_unaligned(v + i), wo, mo, vo);
+                wo.store_unaligned(w + i);
+                mo.store_unaligned(m + i);
+                vo.store_unaligned(v + i);
             }
+            for (; i < i1; ++i) step(w[i], g[i], m[i], v[i], w[i], m[i], v[i]);
         });
     }
 
