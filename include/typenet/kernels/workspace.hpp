@@ -76,7 +76,8 @@ enum class Slot : int {
     fused_pack,     ///< packed weights of a fused inverted-residual block
     dw_tmp,         ///< depthwise: flipped weights, per-chunk weight-gradient partials
     gemm_t,         ///< gemm: transposed product before its epilogue
-    stage,          ///< pointwise / depthwise backward: rows of dX and their batch-norm sums
+    stage,          ///< pointwise / depthwise backward: rows of dX and their batch-norm sums;
+                    ///< depthwise forward: rows of a streamed output
     count_
 };
 
