@@ -162,8 +162,8 @@ public:
     /// A depthwise layer given `dx_rows` hands the rows of its input gradient to it instead
     /// of writing `dx` (null): the previous layer's `begin_produced_backward`.
     ///
-    /// Chained ConvBNs on the folded path with a produced backward (`folded_produced()`: a
-    /// frozen batch norm while the weights train) can share the clamp's mask: a layer given
+    /// Chained 1x1 / depthwise ConvBNs on the folded path (`shares_clamp_mask`: a frozen
+    /// batch norm, in fine-tuning) can share the clamp's mask: a layer given
     /// `dx_clamp` (the previous layer's ReLU6 bounds, x being that layer's output) masks dx
     /// as it makes it, and the previous layer's backward then runs with `dy_masked`, taking
     /// dy as the gradient before its activation.
