@@ -12,18 +12,30 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 need_packages "${TYPENET_BUILD_PACKAGES[@]}"
 
 DATA=${TYPENET_DATA:-$ROOT/../shared}
-if [ ! -d "$DATA/data/rock_paper_scissors" ] && [ ! -d "$DATA/data/rps" ]; then
-  echo "typenet: no dataset under $DATA/data; downloading the public originals into $ROOT/out/data-root/data"
+if [ -d "$DATA" ]; then DATA=$(cd "$DATA" && pwd); fi
+# The whole dataset (both splits, every image), not just a folder of its name.
+if ! bash "$ROOT/scripts/download_data.sh" --check "$DATA/data"; then
+  ORIG=$DATA
   DATA=$ROOT/out/data-root
-  need_packages curl unzip
+  echo "typenet: the rock-paper-scissors dataset is not (all) under $ORIG/data; downloading the public originals into $DATA/data"
+  need_packages "${TYPENET_DOWNLOAD_PACKAGES[@]}"
+  mkdir -p "$DATA"
+  # Weights and photos already there are used where they are (the float .npy weights
+  # give the README's figures; the download has only the quantized model).
+  if { [ -d "$ORIG/weights/mobilenet_v2_1.0_224" ] || [ -f "$ORIG/weights/tflite/tf2_mobilenet_v2_1.0_224_ptq.tflite" ]; } &&
+     [ ! -e "$DATA/weights" ]; then
+    ln -s "$ORIG/weights" "$DATA/weights"
+  fi
+  if [ -d "$ORIG/images" ] && [ ! -e "$DATA/images" ]; then ln -s "$ORIG/images" "$DATA/images"; fi
   bash "$ROOT/scripts/download_data.sh" "$DATA/data"
 fi
 if [ ! -d "$DATA/weights/mobilenet_v2_1.0_224" ] && [ ! -f "$DATA/weights/tflite/tf2_mobilenet_v2_1.0_224_ptq.tflite" ]; then
   echo "typenet: no MobileNetV2 weights under $DATA/weights; downloading them"
-  need_packages curl
+  need_packages "${TYPENET_DOWNLOAD_PACKAGES[@]}"
   bash "$ROOT/scripts/download_weights.sh" "$DATA/weights"
 fi
-export TYPENET_DATA=$(cd "$DATA" && pwd)
+TYPENET_DATA=$(cd "$DATA" && pwd)
+export TYPENET_DATA
 
 BUILD_DIR=${BUILD_DIR:-$ROOT/build/release}
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTYPENET_BUILD_TESTS=OFF -DTYPENET_BUILD_EXAMPLES=ON >/dev/null

@@ -114,9 +114,15 @@ make_corpus() {
   g++ -std=c++20 -O1 -DTYPENET_SOURCE_DIR="\"$ROOT\"" -I"$ROOT/include" -I"$ROOT/tests" \
     "$ROOT/tools/make_fuzz_corpus.cpp" -o "$exe" -lz
   "$exe" "$ROOT/tests/fuzz/corpus"
-  jpegtran -progressive -restart 1 "$img/color_16x16.jpg" >"$img/progressive_restart_16x16.jpg"
-  jpegtran -progressive "$img/gray_8x8.jpg" >"$img/progressive_gray_8x8.jpg"
-  jpegtran -restart 1B "$img/color_16x16.jpg" >"$img/restart_16x16.jpg"
+  # Each seed written beside its name, then renamed: a failed jpegtran leaves no empty seed.
+  jpeg_seed() {  # jpeg_seed OUT jpegtran-args...
+    local out=$1
+    shift
+    jpegtran "$@" >"$out.tmp" && mv "$out.tmp" "$out" || { rm -f "$out.tmp"; return 1; }
+  }
+  jpeg_seed "$img/progressive_restart_16x16.jpg" -progressive -restart 1 "$img/color_16x16.jpg"
+  jpeg_seed "$img/progressive_gray_8x8.jpg" -progressive "$img/gray_8x8.jpg"
+  jpeg_seed "$img/restart_16x16.jpg" -restart 1B "$img/color_16x16.jpg"
 }
 
 [ $# -ge 1 ] || usage

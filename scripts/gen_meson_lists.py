@@ -62,6 +62,7 @@ def tests_meson():
             out.append(f"test_{name} = executable('test_{name}', [{srcs}], link_whole : [{', '.join(links)}], cpp_pch : 'pch/typenet_pch.hpp',")
             out.append("  dependencies : test_deps, cpp_args : test_args, include_directories : test_inc)")
             out.append(f"test('{name}', test_{name}, env : test_env, timeout : 600)")
+    out.append("test('scripts_download', find_program('bash'), args : [files('scripts/check_download.sh'), meson.current_build_dir() / 'download_work'])")
     out.append("test('cli_data', find_program('sh'), args : [files('apps/check_cli.sh'), typenet_cli, meson.current_build_dir() / 'cli_work'], env : test_env, timeout : 900)")
     out.append("if get_option('examples')")
     out.append("  test('example_custom_model', example_bins['custom_model'], env : test_env)")

@@ -11,6 +11,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/scripts/lib/deps.sh"
 need_packages "${TYPENET_BUILD_PACKAGES[@]}"
 
+# The tests run in the build folder: a relative TYPENET_DATA is made absolute here.
+if [ -n "${TYPENET_DATA:-}" ]; then
+  if [ -d "$TYPENET_DATA" ]; then TYPENET_DATA=$(cd "$TYPENET_DATA" && pwd); fi
+  export TYPENET_DATA
+fi
+data=${TYPENET_DATA:-$ROOT/../shared}
+if [ -d "$data/data" ] && [ -d "$data/weights" ] && [ -d "$data/images" ]; then
+  echo "typenet: data and weights from $data"
+else
+  echo "typenet: no data folder at $data (set TYPENET_DATA): the tests that need it will be reported as skipped"
+fi
+
 BUILD_DIR=${BUILD_DIR:-$ROOT/build/test}
 JOBS=${JOBS:-$(nproc)}
 start=$(date +%s)

@@ -19,13 +19,20 @@ need_packages() {
     fi
   fi
   echo "typenet: installing ${missing[*]}" >&2
-  local log=${TMPDIR:-/tmp}/typenet-apt.log
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  local log
+  log=$(mktemp "${TMPDIR:-/tmp}/typenet-apt.XXXXXX.log")
+  # env: sudo resets the environment, so DEBIAN_FRONTEND is set inside it.
+  if ! { $sudo apt-get update -qq &&
+         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
     echo "typenet: apt-get failed; see $log" >&2
     tail -5 "$log" >&2
     exit 1
   fi
+  rm -f "$log"
 }
 
 # The packages every build needs.
 TYPENET_BUILD_PACKAGES=(g++ cmake ninja-build pkg-config libxtensor-dev libxsimd-dev doctest-dev libstb-dev zlib1g-dev)
+# What downloading needs: curl only recommends the CA certificates, and
+# --no-install-recommends leaves them out (every https download would then fail).
+TYPENET_DOWNLOAD_PACKAGES=(ca-certificates curl unzip)
