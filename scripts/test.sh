@@ -9,7 +9,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/scripts/lib/deps.sh"
-need_packages "${TYPENET_BUILD_PACKAGES[@]}"
+# curl: the download tests fetch file:// URLs through it, as the library does.
+need_packages "${TYPENET_BUILD_PACKAGES[@]}" curl
 
 # The tests run in the build folder: a relative TYPENET_DATA is made absolute here.
 if [ -n "${TYPENET_DATA:-}" ]; then

@@ -10,7 +10,7 @@
 /// | `TYPENET_ALIGNMENT`        | 64      | byte alignment of kernel workspaces                       |
 /// | `TYPENET_DEFAULT_SEED`     | 42      | seed used where the user gives none                       |
 /// | `TYPENET_DATA_ENV`         | "TYPENET_DATA" | environment variable naming the data folder        |
-/// | `TYPENET_DEFAULT_DATA_DIR` | "../shared"    | data folder when the variable is unset             |
+/// | `TYPENET_DEFAULT_DATA_DIR` | "../shared"    | data folder when the variable is unset (if it exists; core/paths.hpp) |
 /// | `TYPENET_L2_CACHE_BYTES`   | 0       | per-core L2 size the kernels plan for; 0: read at run time (kernels/cache.hpp) |
 /// | `TYPENET_STREAM_PREFETCH_BYTES` | 2048 | how far ahead the training passes that stream rows from memory prefetch them; 0: not at all (kernels/simd.hpp) |
 #pragma once

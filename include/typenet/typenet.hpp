@@ -25,6 +25,7 @@
 #include "typenet/data/transform.hpp"
 #include "typenet/data/transforms.hpp"
 #include "typenet/io/archive.hpp"
+#include "typenet/io/download.hpp"
 #include "typenet/io/labels.hpp"
 #include "typenet/io/mobilenet_v2_weights.hpp"
 #include "typenet/io/model_file.hpp"
