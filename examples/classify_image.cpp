@@ -1,13 +1,15 @@
 // classify_image: the five most likely ImageNet classes of photos, with the
 // pretrained MobileNetV2.
 //
-//     classify_image [--weights DIR] [--json] IMAGE...
+//     classify_image [--weights DIR] [--json] [--no-download] IMAGE...
 //
 // DIR is laid out like $TYPENET_DATA/weights (default): the TF-slim .npy backbone and
 // the classifier dequantized from the PTQ .tflite. Each image is centre-cropped to a
 // square and resized to 224x224 with an antialiased (Gaussian) filter, as the table
 // in weights/README.md was made. An image that cannot be read gets a message naming
-// it and the exit status 1, and the other images are still classified.
+// it and the exit status 1, and the other images are still classified. Without weights
+// in DIR, Google's quantized model and the labels are downloaded there (not with
+// --no-download).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,14 +44,14 @@ std::string json_escape(const std::string& s) {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: classify_image [--weights DIR] [--json] IMAGE...\n");
+    std::fprintf(stderr, "usage: classify_image [--weights DIR] [--json] [--no-download] IMAGE...\n");
     return 2;
 }
 }  // namespace
 
 int main(int argc, char** argv) {
     std::filesystem::path weights = data_dir() / "weights";
-    bool json = false;
+    bool json = false, download = true;
     std::vector<std::string> images;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
             weights = argv[++i];
         } else if (a == "--json") {
             json = true;
+        } else if (a == "--no-download") {
+            download = false;
         } else if (a == "-h" || a == "--help") {
             usage();
             return 0;
@@ -74,6 +78,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> labels;
     try {
         model.build(224);
+        // Missing weights: Google's quantized model and the labels, fetched once.
+        if (download) io::download_mobilenet_v2_weights(weights);
         const auto t0 = std::chrono::steady_clock::now();
         io::load_mobilenet_v2_imagenet(model, weights);
         labels = io::read_labels(weights / "imagenet_labels.txt");

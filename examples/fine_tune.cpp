@@ -3,8 +3,10 @@
 // tutorial ends with).
 //
 //     fine_tune [--data DIR] [--out DIR] [--seed S] [--epochs N] [--fine-tune-epochs N]
-//               [--from BLOCK] [--lr X] [--no-augment] [--train-batchnorm]
+//               [--from BLOCK] [--lr X] [--no-augment] [--train-batchnorm] [--no-download]
 //
+// Data and weights as rock_paper_scissors finds them (downloaded when missing, unless
+// --no-download).
 // 1. the reference workflow's model and re-split (see rock_paper_scissors.cpp), trained
 //    frozen for --epochs epochs on cached features;
 // 2. blocks BLOCK..16 and the last 1x1 convolution unfrozen (default 12: the last five
@@ -35,14 +37,14 @@ struct Options {
     std::uint64_t seed = 42;
     std::size_t epochs = 5, fine_tune_epochs = 2, from = 12;
     float lr = 1e-4f;
-    bool augment = true, train_batchnorm = false;
+    bool augment = true, train_batchnorm = false, download = true;
 };
 
 int usage(const std::string& why = "") {
     if (!why.empty()) std::fprintf(stderr, "fine_tune: %s\n", why.c_str());
     std::fprintf(stderr,
                  "usage: fine_tune [--data DIR] [--out DIR] [--seed S] [--epochs N] [--fine-tune-epochs N]\n"
-                 "                 [--from BLOCK] [--lr X] [--no-augment] [--train-batchnorm]\n");
+                 "                 [--from BLOCK] [--lr X] [--no-augment] [--train-batchnorm] [--no-download]\n");
     return 2;
 }
 }  // namespace
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
             }
             else if (a == "--no-augment") o.augment = false;
             else if (a == "--train-batchnorm") o.train_batchnorm = true;
+            else if (a == "--no-download") o.download = false;
             else if (a == "-h" || a == "--help") return usage(), 0;
             else return usage("unknown argument " + a);
         } catch (const std::exception& e) {
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
         fs::create_directories(o.out);
         data::LoadOptions lo;
         lo.dir = o.data / "data";
+        lo.download = o.download;
         const data::LoadedDataset rps = data::load("rock_paper_scissors", lo);
         const data::Dataset all = rps["train"].concatenate(rps["test"]).shuffle(3000, o.seed, false);
         const auto val = all.take(600).map(Preprocess{}).batch(64).prefetch(2);
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
         Net net;
         net.build({224, 224, 3}, o.seed);
         net.set_seed(o.seed);
+        if (o.download) io::download_mobilenet_v2_weights(o.data / "weights");
         io::load_mobilenet_v2_imagenet(net.layer<0>(), o.data / "weights");
         net.layer<0>().set_trainable(false);
 

@@ -4,10 +4,12 @@
 // numbered as there; docs/tutorial.md walks through it beside the Keras code.
 //
 //     rock_paper_scissors [--data DIR] [--out DIR] [--epochs N] [--seed S]
-//                         [--batch-size N] [--no-feature-cache] [--skip-honest]
+//                         [--batch-size N] [--no-feature-cache] [--skip-honest] [--no-download]
 //
 // --data is the folder holding data/ and weights/ (default $TYPENET_DATA, else
-// ../shared). Everything the run makes goes to --out (default out/rock_paper_scissors):
+// ../shared). What is missing there is downloaded into it (the dataset's public zips;
+// Google's quantized MobileNetV2 when the float weights are absent too), unless
+// --no-download. Everything the run makes goes to --out (default out/rock_paper_scissors):
 // dataset_info.txt, examples.png, summary.txt, history.csv, loss.png/svg,
 // accuracy.png/svg, confusion_matrix.png, predictions.png, metrics.json, model.tnet.
 #include <algorithm>
@@ -41,13 +43,14 @@ struct Options {
     std::size_t batch_size = 64;
     bool feature_cache = true;
     bool honest = true;
+    bool download = true;
 };
 
 int usage(const char* why = nullptr) {
     if (why) std::fprintf(stderr, "rock_paper_scissors: %s\n", why);
     std::fprintf(stderr,
                  "usage: rock_paper_scissors [--data DIR] [--out DIR] [--epochs N] [--seed S] [--batch-size N]\n"
-                 "                           [--no-feature-cache] [--skip-honest]\n");
+                 "                           [--no-feature-cache] [--skip-honest] [--no-download]\n");
     return 2;
 }
 
@@ -71,6 +74,7 @@ bool parse(int argc, char** argv, Options& o, int& status) {
         else if (a == "--batch-size") o.batch_size = number("--batch-size");
         else if (a == "--no-feature-cache") o.feature_cache = false;
         else if (a == "--skip-honest") o.honest = false;
+        else if (a == "--no-download") o.download = false;
         else if (a == "-h" || a == "--help") {
             usage();
             status = 0;
@@ -174,6 +178,7 @@ int main(int argc, char** argv) {
         // ---------------------------------------------------------------- 1. load
         data::LoadOptions lo;
         lo.dir = opt.data / "data";
+        lo.download = opt.download;
         const data::LoadedDataset rps = data::load("rock_paper_scissors", lo);
         std::ostringstream info;
         info << rps.info;
@@ -218,6 +223,7 @@ int main(int argc, char** argv) {
         const data::BatchedDataset test = test_raw.map(Preprocess{}).batch(opt.batch_size).prefetch(2);
 
         // ----------------------------------------------------- 6-7. model, summary
+        if (opt.download) io::download_mobilenet_v2_weights(opt.data / "weights");
         Net net;
         make_network(net, opt.data / "weights", opt.seed);
         net.set_seed(opt.seed);

@@ -2,13 +2,14 @@
 //
 //   typenet train DATA_DIR --out MODEL [--epochs N] [--fine-tune-from BLOCK] [--fine-tune-epochs N]
 //                 [--lr X] [--fine-tune-lr X] [--augment] [--val-split F] [--seed S]
-//                 [--batch-size N] [--weights DIR] [--report DIR]
+//                 [--batch-size N] [--weights DIR] [--no-download] [--report DIR]
 //   typenet evaluate MODEL DATA_DIR [--batch-size N]
 //   typenet predict MODEL IMAGE... [--json] [--top K]
 //   typenet info MODEL
 //
 // DATA_DIR holds one sub-folder of images per class. `train` attaches a frozen
-// ImageNet MobileNetV2 (weights from --weights, default $TYPENET_DATA/weights), adds
+// ImageNet MobileNetV2 (weights from --weights, default $TYPENET_DATA/weights; Google's
+// quantized model is downloaded there when it holds none, unless --no-download), adds
 // Dropout(0.5) and a softmax Dense head with one unit per class, trains it (on cached
 // backbone features unless --augment), optionally fine-tunes the top blocks from BLOCK
 // (0..16 or a name such as expanded_conv_12) with batch norm frozen, and saves the
@@ -51,7 +52,7 @@ struct UsageError : config_error {
 const char* usage_text =
     "usage: typenet train DATA_DIR --out MODEL [--epochs N] [--fine-tune-from BLOCK] [--fine-tune-epochs N]\n"
     "                     [--lr X] [--fine-tune-lr X] [--augment] [--val-split F] [--seed S]\n"
-    "                     [--batch-size N] [--weights DIR] [--report DIR]\n"
+    "                     [--batch-size N] [--weights DIR] [--no-download] [--report DIR]\n"
     "       typenet evaluate MODEL DATA_DIR [--batch-size N]\n"
     "       typenet predict MODEL IMAGE... [--json] [--top K]\n"
     "       typenet info MODEL\n";
@@ -209,6 +210,7 @@ int cmd_train(const Args& args) {
     Net net = make_net(names.size());
     net.build({224, 224, 3}, seed);
     net.set_seed(seed);
+    if (!args.flag("--no-download")) io::download_mobilenet_v2_weights(weights);  // only when missing
     io::load_mobilenet_v2_imagenet(net.layer<0>(), weights);
     net.layer<0>().set_trainable(false);
     std::cout << net.summary();
@@ -395,7 +397,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (cmd == "train")
-            return cmd_train(Args(argc, argv, 2, {"--augment"},
+            return cmd_train(Args(argc, argv, 2, {"--augment", "--no-download"},
                                   {"--out", "--epochs", "--fine-tune-from", "--fine-tune-epochs", "--lr", "--fine-tune-lr",
                                    "--val-split", "--seed", "--batch-size", "--weights", "--report"}));
         if (cmd == "evaluate") return cmd_evaluate(Args(argc, argv, 2, {}, {"--batch-size"}));

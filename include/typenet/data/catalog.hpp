@@ -21,8 +21,11 @@
 /// - the public zips unpacked: `rps/{rock,paper,scissors}/` (train) and
 ///   `rps-test-set/{rock,paper,scissors}/` (test), as `scripts/download_data.sh` leaves them.
 ///
-/// When none is there, io_error names the folder, lists where it looked and says to
-/// run `scripts/download_data.sh`. Labels come from the folders, never from file names.
+/// When none is there and `LoadOptions::download` is set, the public zips are downloaded
+/// into that folder first (as `tfds.load` does; off by default: a library call reaches
+/// the network only when asked); otherwise io_error names the folder, lists where it
+/// looked and says how to download them. Labels come from the folders, never from file
+/// names.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +41,7 @@
 #include "typenet/core/paths.hpp"
 #include "typenet/data/dataset.hpp"
 #include "typenet/data/image_folder.hpp"
+#include "typenet/io/download.hpp"
 
 namespace typenet::data {
 
@@ -113,6 +117,15 @@ struct LoadOptions {
     OnError on_error = OnError::raise;
     Check check = Check::automatic;
     std::ostream* log = &std::cerr;
+    /// When the dataset is not found: download the public originals into the folder
+    /// above (created if needed), unpack them there (`rps/`, `rps-test-set/`), then load.
+    /// Each zip is fetched to a temporary name, its CRCs checked, unpacked into a
+    /// temporary folder and renamed into place: an interrupted download leaves nothing
+    /// that looks like data. Needs `curl`; progress goes to `log`.
+    bool download = false;
+    /// Where the zips `rps.zip` and `rps-test-set.zip` are fetched from: `$TYPENET_RPS_URL`
+    /// (a mirror), else the author's public location.
+    std::string download_url = env_or("TYPENET_RPS_URL", "https://storage.googleapis.com/download.tensorflow.org/data");
 };
 
 /// A loaded dataset: its splits and its description.
@@ -164,6 +177,38 @@ inline bool has_classes(const std::filesystem::path& dir, const std::vector<std:
     return true;
 }
 
+/// Download the public zips of rock-paper-scissors into `base` and unpack them to
+/// `base/rps/` and `base/rps-test-set/` (a split already there is kept).
+inline void download_rock_paper_scissors(const std::filesystem::path& base, const std::vector<std::string>& classes,
+                                         const LoadOptions& options) {
+    namespace fs = std::filesystem;
+    io::DownloadOptions dl;
+    dl.log = options.log;
+    std::error_code ec;
+    for (const char* folder : {"rps", "rps-test-set"}) {
+        if (has_classes(base / folder, classes)) continue;
+        const fs::path zip = base / (std::string(folder) + ".zip");
+        io::download_file(options.download_url + "/" + folder + ".zip", zip, dl);
+        const fs::path tmp = base / (".unpack." + std::string(folder) + "." + std::to_string(::getpid()));
+        fs::remove_all(tmp, ec);
+        if (options.log) *options.log << "typenet: unpacking " << zip.string() << "\n" << std::flush;
+        try {
+            io::extract_zip(zip, tmp);
+            if (!has_classes(tmp / folder, classes))
+                throw format_error(zip.string(), std::string("does not hold ") + folder + "/{rock,paper,scissors}/");
+        } catch (...) {
+            fs::remove_all(tmp, ec);
+            fs::remove(zip, ec);
+            throw;
+        }
+        fs::remove_all(base / folder, ec);
+        fs::rename(tmp / folder, base / folder, ec);
+        if (ec) throw io_error((base / folder).string(), "cannot move the unpacked files into place: " + ec.message());
+        fs::remove_all(tmp, ec);
+        fs::remove(zip, ec);
+    }
+}
+
 }  // namespace detail
 
 /// Load a catalogued dataset by name (see the file description for where it looks).
@@ -188,6 +233,12 @@ inline LoadedDataset load(const std::string& name, const LoadOptions& options = 
         {base / "train", base / "test", base},
         {base / "rps", base / "rps-test-set", base},
     };
+    const auto found = [&] {
+        for (const auto& [train, test, root] : layouts)
+            if (detail::has_classes(train, classes) && detail::has_classes(test, classes)) return true;
+        return false;
+    };
+    if (!found() && options.download) detail::download_rock_paper_scissors(base, classes, options);
     for (const auto& [train, test, root] : layouts) {
         if (!detail::has_classes(train, classes) || !detail::has_classes(test, classes)) continue;
         ImageFolderOptions fo;
@@ -205,8 +256,9 @@ inline LoadedDataset load(const std::string& name, const LoadOptions& options = 
     throw io_error(base.string(), "dataset rock_paper_scissors not found: looked for " + (base / name).string() +
                                       "/{train,test}/{rock,paper,scissors}, " + base.string() +
                                       "/{train,test}/{rock,paper,scissors} and " + base.string() +
-                                      "/{rps,rps-test-set}/{rock,paper,scissors}; run scripts/download_data.sh " +
-                                      base.string() + " to download it (or set TYPENET_DATA)");
+                                      "/{rps,rps-test-set}/{rock,paper,scissors}; download it with LoadOptions::download, "
+                                      "or scripts/download_data.sh " +
+                                      base.string() + " (or set TYPENET_DATA)");
 }
 
 }  // namespace typenet::data

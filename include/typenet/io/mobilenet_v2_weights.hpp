@@ -225,12 +225,21 @@ void load_mobilenet_v2_tflite(models::MobileNetV2<true, Act>& model, const std::
 
 /// The recommended full float ImageNet model: the `.npy` backbone and classifier bias
 /// from `weights_dir/mobilenet_v2_1.0_224`, the classifier kernel dequantized from
-/// `weights_dir/tflite/tf2_mobilenet_v2_1.0_224_ptq.tflite`.
+/// `weights_dir/tflite/tf2_mobilenet_v2_1.0_224_ptq.tflite`. When the `.npy` folder is
+/// absent (weights fetched by `download_mobilenet_v2_weights` or
+/// scripts/download_weights.sh), the whole PTQ model (int8 weights dequantized, batch norm
+/// folded in; probabilities differ slightly, the top classes of the weights' README agree).
 template <class Act>
 void load_mobilenet_v2_imagenet(models::MobileNetV2<true, Act>& model,
                                 const std::filesystem::path& weights_dir = data_dir() / "weights") {
-    load_mobilenet_v2_npy(model, weights_dir / "mobilenet_v2_1.0_224",
-                          weights_dir / "tflite" / "tf2_mobilenet_v2_1.0_224_ptq.tflite");
+    std::error_code ec;
+    const auto npy = weights_dir / "mobilenet_v2_1.0_224";
+    const auto ptq = weights_dir / "tflite" / "tf2_mobilenet_v2_1.0_224_ptq.tflite";
+    if (!std::filesystem::is_directory(npy, ec) && std::filesystem::is_regular_file(ptq, ec)) {
+        load_mobilenet_v2_tflite(model, ptq);
+        return;
+    }
+    load_mobilenet_v2_npy(model, npy, ptq);
 }
 
 /// The ImageNet backbone (no classifier), for transfer learning: the float `.npy`
