@@ -213,7 +213,9 @@ inline void download_rock_paper_scissors(const std::filesystem::path& base, cons
 
 /// Load a catalogued dataset by name (see the file description for where it looks).
 /// @throws config_error for an unknown name; io_error when the files are not found
-///         (naming where it looked and how to download them); the errors of
+///         (naming where it looked and how to download them); with `download`, the
+///         io_error of a failed download (naming the URL and curl's reason) or the
+///         format_error of an archive that is damaged or not the dataset's; the errors of
 ///         `ImageFolder` for bad files.
 inline LoadedDataset load(const std::string& name, const LoadOptions& options = {}) {
     namespace fs = std::filesystem;
